@@ -1,0 +1,66 @@
+/* engine/main.c — `bootstorm <command> [options]`. */
+#include "engine/options.h"
+#include "engine/ports.h"
+#include "engine/server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bootstorm <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  serve     run the DHCP, TFTP and HTTP services\n"
+            "  ports     print the firewall rules (nftables and iptables) the options need\n"
+            "  help      this text; 'help --markdown' prints the knob table for the README\n"
+            "\n"
+            "'bootstorm <command> --help' lists every option of that command with its default.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        if (argc > 2 && !strcmp(argv[2], "--markdown"))
+            return options_print_markdown(stdout) < 0;
+        usage(stdout);
+        return 0;
+    }
+    enum options_command c;
+    if (!strcmp(cmd, "serve"))
+        c = OPTIONS_CMD_SERVE;
+    else if (!strcmp(cmd, "ports"))
+        c = OPTIONS_CMD_PORTS;
+    else {
+        fprintf(stderr, "bootstorm: unknown command '%s' (try 'bootstorm help')\n", cmd);
+        return 2;
+    }
+    struct options o;
+    char err[OPTIONS_ERR_MAX];
+    int first_arg = 0;
+    options_defaults(&o);
+    int rc = options_parse(&o, c, argc - 1, argv + 1, &first_arg, err, sizeof(err));
+    if (rc == OPTIONS_HELP) {
+        options_print_help(stdout, c);
+        options_free(&o);
+        return 0;
+    }
+    if (rc != OPTIONS_OK) {
+        fprintf(stderr, "bootstorm: %s\n", err);
+        options_free(&o);
+        return 2;
+    }
+    int status;
+    if (c == OPTIONS_CMD_PORTS)
+        status = ports_write(stdout, &o, PORTS_FORMAT_BOTH) != PORTS_OK;
+    else
+        status = server_run(&o);
+    options_free(&o);
+    return status;
+}

@@ -1,0 +1,1459 @@
+/* engine/options: the option table, its parsers, the config file, --help. */
+#include "engine/options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- the table */
+
+enum kind {
+    K_STRING, K_DIR, K_FILE, K_UINT, K_BOOL, K_PORT, K_PORT_RANGE,
+    K_IPV4, K_CIDR, K_SIZE, K_DURATION, K_ENUM, K_SUBNET
+};
+
+enum group { G_GENERAL, G_HTTP, G_DHCP, G_TFTP, G_ROLLOUT, G_STATE, G_STATUS, G_COUNT };
+
+static const char *const group_title[G_COUNT] = {
+    "General", "HTTP", "DHCP", "TFTP", "Rollout", "State", "Status (bootstorm status)"
+};
+
+#define C_SERVE  (1u << OPTIONS_CMD_SERVE)
+#define C_STATUS (1u << OPTIONS_CMD_STATUS)
+/* check, render and ports read the same configuration as serve, so they take the
+ * same knobs: one command line or config file works for all four. */
+#define C_SERVERS (C_SERVE | 1u << OPTIONS_CMD_CHECK | 1u << OPTIONS_CMD_RENDER | \
+                   1u << OPTIONS_CMD_PORTS)
+#define C_ALL (C_SERVERS | C_STATUS)
+
+/* Extra check for one knob's string value: false with a reason in why. */
+typedef bool (*check_fn)(const char *v, char *why, size_t n);
+
+struct knob {
+    const char *name;          /* long option and config key */
+    enum kind kind;
+    enum group group;
+    unsigned cmds;             /* C_* bits: the commands that accept it */
+    size_t off;                /* offsetof(struct options, field) */
+    const char *def;           /* default, written as a user would; NULL: none */
+    const char *shown;         /* the default as --help shows it, if not def */
+    const char *arg;           /* metavariable in --help; NULL: the kind's */
+    const char *unit;          /* shown after values; for K_DURATION "s" or "ms" is
+                                  also the unit of a bare number */
+    uint64_t min, max;         /* K_UINT; K_SIZE bytes; K_DURATION milliseconds */
+    bool pow2;                 /* K_UINT: a power of two */
+    const char *const *names;  /* K_ENUM: value i is names[i] */
+    check_fn check;            /* K_STRING, K_DIR: extra validation */
+    const char *help;
+};
+
+static bool check_ifname(const char *v, char *why, size_t n);
+static bool check_bootfile(const char *v, char *why, size_t n);
+static bool check_url_template(const char *v, char *why, size_t n);
+static bool check_server_url(const char *v, char *why, size_t n);
+static bool check_profile_name(const char *v, char *why, size_t n);
+static bool check_token(const char *v, char *why, size_t n);
+static bool check_writable(const char *v, char *why, size_t n);
+
+static const char *const backend_names[] = { "auto", "uring", "epoll", NULL };
+
+#define F(field) offsetof(struct options, field)
+#define SEC 1000ull
+
+static const struct knob knobs[] = {
+    /* General */
+    { "config", K_FILE, G_GENERAL, C_ALL, F(config), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "read knobs from FILE: 'key = value' lines, keys are these names without the "
+      "dashes; the command line wins" },
+    { "listen", K_IPV4, G_GENERAL, C_ALL, F(listen), "0.0.0.0", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "IPv4 address the HTTP and TFTP sockets bind (0.0.0.0: all)" },
+    { "threads", K_UINT, G_GENERAL, C_SERVERS, F(threads), "0", "one per CPU", "N", NULL, 0, 1024, false, NULL, NULL,
+      "worker threads, each with its own ring; 0: one per online CPU" },
+    { "backend", K_ENUM, G_GENERAL, C_SERVERS, F(backend), "auto", NULL, NULL, NULL, 0, 0, false, backend_names, NULL,
+      "event backend; auto tries io_uring and falls back to epoll, saying why" },
+    { "ring-entries", K_UINT, G_GENERAL, C_SERVERS, F(ring_entries), "1024", NULL, "N", NULL, 1, 32768, false, NULL, NULL,
+      "io_uring submission queue entries per worker" },
+    { "quiet", K_BOOL, G_GENERAL, C_ALL, F(quiet), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "no access log lines (errors still go to stderr)" },
+
+    /* HTTP */
+    { "http-root", K_DIR, G_HTTP, C_SERVERS, F(http_root), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "static tree served over HTTP (install trees, repositories); none: only the "
+      "API, metrics and dashboard" },
+    { "http-port", K_PORT, G_HTTP, C_ALL, F(http_port), "8080", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "TCP port of the HTTP server (8080, so that no root-only port is needed for HTTP)" },
+    { "http-idle-timeout", K_DURATION, G_HTTP, C_SERVERS, F(http_idle_timeout_ms), "10", NULL, NULL, "s",
+      1 * SEC, 3600 * SEC, false, NULL, NULL,
+      "idle time allowed before a request's first byte and between keep-alive requests" },
+    { "http-header-timeout", K_DURATION, G_HTTP, C_SERVERS, F(http_header_timeout_ms), "10", NULL, NULL, "s",
+      1 * SEC, 3600 * SEC, false, NULL, NULL,
+      "total time allowed for a request's headers; a trickle of bytes does not extend it" },
+    { "http-send-timeout", K_DURATION, G_HTTP, C_SERVERS, F(http_send_timeout_ms), "60", NULL, NULL, "s",
+      1 * SEC, 3600 * SEC, false, NULL, NULL,
+      "a client that accepts no response bytes for this long is dropped" },
+    { "max-conns", K_UINT, G_HTTP, C_SERVERS, F(max_conns), "10000", NULL, "N", NULL, 1, 1000000, false, NULL, NULL,
+      "open HTTP connections; a connection beyond this gets 503" },
+    { "http-chunk", K_SIZE, G_HTTP, C_SERVERS, F(http_chunk), "256K", NULL, NULL, "bytes",
+      4096, 64ull << 20, false, NULL, NULL,
+      "body bytes sent per connection per turn, so one fast client cannot starve the rest" },
+    { "http-index", K_BOOL, G_HTTP, C_SERVERS, F(http_index), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "list directories (otherwise 403 for a directory without index.html)" },
+
+    /* DHCP */
+    { "dhcp-port", K_PORT, G_DHCP, C_SERVERS, F(dhcp_port), "67", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "UDP port for DHCP requests (proxyDHCP also listens on 4011)" },
+    { "subnet", K_SUBNET, G_DHCP, C_SERVERS, F(subnets), NULL, NULL, "SPEC", NULL, 0, 0, false, NULL, NULL,
+      "CIDR,pool=A-B,router=R,dns=D1+D2,domain=X,lease=SECONDS (repeatable; only the "
+      "CIDR is required; no pool: reservations only; lease 3600 by default). DHCP is "
+      "on when a subnet or --proxy-dhcp is given" },
+    { "interface", K_STRING, G_DHCP, C_SERVERS, F(interface), NULL, NULL, "IFNAME", NULL, 0, 0, false, NULL, check_ifname,
+      "interface for direct (not relayed) DHCP requests; none: all" },
+    { "next-server", K_IPV4, G_DHCP, C_SERVERS, F(next_server), NULL, "our address", NULL, NULL, 0, 0, false, NULL, NULL,
+      "TFTP server named in replies (siaddr, option 66); 0.0.0.0 or none: our address "
+      "on the client's subnet" },
+    { "boot-bios", K_STRING, G_DHCP, C_SERVERS, F(boot_bios), "pxelinux.0", NULL, "PATH", NULL, 0, 0, false, NULL, check_bootfile,
+      "boot file for BIOS clients (arch 0)" },
+    { "boot-efi64", K_STRING, G_DHCP, C_SERVERS, F(boot_efi64), "grubx64.efi", NULL, "PATH", NULL, 0, 0, false, NULL, check_bootfile,
+      "boot file for x64 UEFI clients (arch 7, 9)" },
+    { "boot-arm64", K_STRING, G_DHCP, C_SERVERS, F(boot_arm64), "grubaa64.efi", NULL, "PATH", NULL, 0, 0, false, NULL, check_bootfile,
+      "boot file for ARM64 UEFI clients (arch 11)" },
+    { "boot-ipxe", K_STRING, G_DHCP, C_SERVERS, F(boot_ipxe), "http://{server}:{http_port}/boot.ipxe?mac={mac}",
+      NULL, "URL", NULL, 0, 0, false, NULL, check_url_template,
+      "script URL for iPXE clients (user class iPXE); placeholders {server} {http_port} "
+      "{mac} {ip} {hostname} {loader}" },
+    { "boot-http", K_STRING, G_DHCP, C_SERVERS, F(boot_http), "http://{server}:{http_port}/{loader}",
+      NULL, "URL", NULL, 0, 0, false, NULL, check_url_template,
+      "boot URL for UEFI HTTP boot clients (vendor class HTTPClient, arch 15, 16, 19); "
+      "{loader} is --boot-efi64 or --boot-arm64 by architecture" },
+    { "known-only", K_BOOL, G_DHCP, C_SERVERS, F(known_only), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "answer only machines in --hosts; a stranger is logged once, never answered" },
+    { "proxy-dhcp", K_BOOL, G_DHCP, C_SERVERS, F(proxy_dhcp), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "proxyDHCP: another server hands out addresses, bootstorm only boot information, "
+      "on --dhcp-port and 4011" },
+    { "dhcp-arp", K_BOOL, G_DHCP, C_SERVERS, F(dhcp_arp), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "unicast replies to clients without an address through a manual ARP entry "
+      "(otherwise broadcast)" },
+    { "ipv6-ra", K_BOOL, G_DHCP, C_SERVERS, F(ipv6_ra), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "send IPv6 router advertisements and answer router solicitations" },
+
+    /* TFTP */
+    { "tftp-root", K_DIR, G_TFTP, C_SERVERS, F(tftp_root), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "directory served over TFTP (loaders, kernels, initrds); none: TFTP off" },
+    { "tftp-port", K_PORT, G_TFTP, C_SERVERS, F(tftp_port), "69", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "UDP port for TFTP requests" },
+    { "tftp-ports", K_PORT_RANGE, G_TFTP, C_SERVERS, F(tftp_ports), "0-0", "0-0 (ephemeral)", NULL, NULL,
+      0, 0, false, NULL, NULL,
+      "UDP ports of the per-transfer sockets, for a firewall; 0-0: ephemeral ports "
+      "(bootstorm ports says what that needs)" },
+    { "tftp-blksize-max", K_UINT, G_TFTP, C_SERVERS, F(tftp_blksize_max), "8192", NULL, "N", "bytes", 8, 65464, false, NULL, NULL,
+      "largest block size granted (RFC 2348); a request is also clamped to the "
+      "interface MTU less 32 bytes of headers (1468 at MTU 1500)" },
+    { "tftp-window-max", K_UINT, G_TFTP, C_SERVERS, F(tftp_window_max), "64", NULL, "N", "blocks", 1, 65535, false, NULL, NULL,
+      "largest window granted (RFC 7440)" },
+    { "tftp-timeout", K_DURATION, G_TFTP, C_SERVERS, F(tftp_timeout_ms), "200", NULL, NULL, "ms",
+      10, 255 * SEC, false, NULL, NULL,
+      "initial retransmission timeout, backed off on each retry" },
+    { "tftp-retries", K_UINT, G_TFTP, C_SERVERS, F(tftp_retries), "6", NULL, "N", NULL, 1, 100, false, NULL, NULL,
+      "retransmissions without an answer before a transfer is abandoned" },
+    { "max-transfers", K_UINT, G_TFTP, C_SERVERS, F(max_transfers), "4096", NULL, "N", NULL, 1, 1000000, false, NULL, NULL,
+      "TFTP transfers in flight at once; more requests are queued, not refused" },
+    { "tftp-allow-write", K_BOOL, G_TFTP, C_SERVERS, F(tftp_allow_write), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "accept write requests (otherwise WRQ gets ERROR 2)" },
+
+    /* Rollout */
+    { "hosts", K_FILE, G_ROLLOUT, C_SERVERS, F(hosts), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "inventory CSV: mac,hostname,ip,profile,...; further columns become template "
+      "variables" },
+    { "profiles", K_DIR, G_ROLLOUT, C_SERVERS, F(profiles), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "boot profile directory, one profile per file" },
+    { "default-profile", K_STRING, G_ROLLOUT, C_SERVERS, F(default_profile), NULL, NULL, "NAME", NULL,
+      0, 0, false, NULL, check_profile_name,
+      "profile for machines not in the inventory; none: they get the menu only" },
+    { "admin-allow", K_CIDR, G_ROLLOUT, C_SERVERS, F(admin_allow), "127.0.0.0/8", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "clients allowed to call the admin API (reinstall, reload)" },
+    { "admin-token", K_STRING, G_ROLLOUT, C_ALL, F(admin_token), NULL, NULL, "TOKEN", NULL, 0, 0, false, NULL, check_token,
+      "token admin API calls must carry; none: the address check alone" },
+    { "stall-after", K_DURATION, G_ROLLOUT, C_SERVERS, F(stall_after_ms), "600", NULL, NULL, "s",
+      0, 7 * 24 * 3600 * SEC, false, NULL, NULL,
+      "a host without progress for this long is marked stalled; 0: never" },
+    { "api", K_BOOL, G_ROLLOUT, C_SERVERS, F(api), "yes", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "serve the HTTP API under /api (--api=no turns it off)" },
+
+    /* State */
+    { "state-dir", K_DIR, G_STATE, C_SERVERS, F(state_dir), "/var/lib/bootstorm", NULL, NULL, NULL,
+      0, 0, false, NULL, check_writable,
+      "lease and host journals and the install-token secret; must be writable" },
+    { "lease-shards", K_UINT, G_STATE, C_SERVERS, F(lease_shards), "64", NULL, "N", NULL, 1, 65536, true, NULL, NULL,
+      "shards of the lease and host tables" },
+    { "fsync-interval-ms", K_DURATION, G_STATE, C_SERVERS, F(fsync_interval_ms), "5", NULL, NULL, "ms",
+      0, 10 * SEC, false, NULL, NULL,
+      "journal fsync batching: ACKs wait for the next batched fsync; 0: fsync before every ACK" },
+
+    /* Status */
+    { "server", K_STRING, G_STATUS, C_STATUS, F(server), NULL, "http://127.0.0.1:HTTP-PORT", "URL", NULL,
+      0, 0, false, NULL, check_server_url,
+      "the running server to ask" },
+    { "watch", K_BOOL, G_STATUS, C_STATUS, F(watch), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "redraw the table in place on a terminal until interrupted" },
+    { "json", K_BOOL, G_STATUS, C_STATUS, F(json), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
+      "print JSON instead of a table" },
+};
+
+enum { N_KNOBS = sizeof knobs / sizeof knobs[0] };
+
+/* backend is written through an unsigned *, as every K_ENUM field is */
+_Static_assert(sizeof(enum options_backend) == sizeof(unsigned), "enum field size");
+
+static const char *const command_names[OPTIONS_CMD_COUNT] = { "serve", "check", "render", "status", "ports" };
+
+const char *options_command_name(enum options_command cmd)
+{
+    return (unsigned)cmd < OPTIONS_CMD_COUNT ? command_names[cmd] : NULL;
+}
+
+const char *options_backend_name(enum options_backend b)
+{
+    return (unsigned)b < 3 ? backend_names[b] : NULL;
+}
+
+static const struct knob *knob_by_name(const char *name)
+{
+    for (size_t i = 0; i < N_KNOBS; i++)
+        if (strcmp(knobs[i].name, name) == 0)
+            return &knobs[i];
+    return NULL;
+}
+
+static void *field_of(struct options *o, const struct knob *k)
+{
+    return (char *)o + k->off;
+}
+
+/* ------------------------------------------------------- scanning numbers */
+
+/* Decimal digits only (no sign, no space, no 0x): false when none or overflow. */
+static bool scan_u64(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*s))
+        return false;
+    for (; isdigit((unsigned char)*s); s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *p = s;
+    *out = v;
+    return true;
+}
+
+/* Dotted quad, four decimal octets, no leading zeros (010 is octal to some
+ * parsers, so refuse it rather than guess). */
+static bool scan_ipv4(const char **p, uint32_t *out)
+{
+    const char *s = *p;
+    uint32_t a = 0;
+    for (int i = 0; i < 4; i++) {
+        if (i > 0 && *s++ != '.')
+            return false;
+        const char *start = s;
+        uint64_t v;
+        if (!scan_u64(&s, &v) || v > 255 || s - start > 3 || (s - start > 1 && *start == '0'))
+            return false;
+        a = a << 8 | (uint32_t)v;
+    }
+    *p = s;
+    *out = a;
+    return true;
+}
+
+static bool parse_ipv4(const char *s, uint32_t *out)
+{
+    return scan_ipv4(&s, out) && *s == '\0';
+}
+
+static uint32_t prefix_mask(unsigned prefix)
+{
+    return prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
+}
+
+static void fmt_ipv4(char buf[16], uint32_t a)
+{
+    snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255);
+}
+
+/* "A.B.C.D/N" (or a bare address: /32); host bits must be zero. */
+static bool parse_cidr(const char *s, struct options_cidr *c, char *why, size_t n)
+{
+    const char *p = s;
+    uint32_t a;
+    uint64_t len = 32;
+    if (!scan_ipv4(&p, &a) || (*p == '/' && (p++, !scan_u64(&p, &len) || len > 32)) || *p != '\0') {
+        snprintf(why, n, "not a CIDR (A.B.C.D/N, N 0-32)");
+        return false;
+    }
+    if (a & ~prefix_mask((unsigned)len)) {
+        char net[16];
+        fmt_ipv4(net, a & prefix_mask((unsigned)len));
+        snprintf(why, n, "host bits set (the network is %s/%u)", net, (unsigned)len);
+        return false;
+    }
+    c->addr = a;
+    c->prefix = (uint8_t)len;
+    return true;
+}
+
+/* 1 -> "1", 262144 -> "256K": the largest binary unit that divides exactly. */
+static void fmt_size(char *buf, size_t n, uint64_t v)
+{
+    static const char units[] = "KMG";
+    int u = -1;
+    while (u < 2 && v != 0 && v % 1024 == 0) {
+        v /= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, n, "%llu", (unsigned long long)v);
+    else
+        snprintf(buf, n, "%llu%c", (unsigned long long)v, units[u]);
+}
+
+static uint64_t unit_ms(const struct knob *k)
+{
+    return k->unit && strcmp(k->unit, "s") == 0 ? 1000 : 1;
+}
+
+/* ----------------------------------------------------- one parser per kind */
+
+struct parse_in {
+    const struct knob *k;
+    const char *v;           /* non-empty */
+    void *field;
+    bool check_fs;           /* look at the file system (not for table defaults) */
+    char *why;
+    size_t n;
+};
+
+static int set_string(char **dst, const char *v)
+{
+    char *s = strdup(v);
+    if (!s)
+        return OPTIONS_ERR_NOMEM;
+    free(*dst);
+    *dst = s;
+    return OPTIONS_OK;
+}
+
+static bool has_control(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return true;
+    return false;
+}
+
+static int parse_string(const struct parse_in *in)
+{
+    if (has_control(in->v)) {
+        snprintf(in->why, in->n, "contains a control character");
+        return OPTIONS_ERR_VALUE;
+    }
+    if (in->k->check && !in->k->check(in->v, in->why, in->n))
+        return OPTIONS_ERR_VALUE;
+    return set_string(in->field, in->v);
+}
+
+static int parse_path(const struct parse_in *in, bool dir)
+{
+    if (has_control(in->v)) {
+        snprintf(in->why, in->n, "contains a control character");
+        return OPTIONS_ERR_VALUE;
+    }
+    if (in->check_fs) {
+        struct stat st;
+        if (stat(in->v, &st) != 0) {
+            if (errno == ENOENT)
+                snprintf(in->why, in->n, dir ? "no such directory" : "no such file");
+            else
+                snprintf(in->why, in->n, "cannot access (%s)", strerror(errno));
+            return OPTIONS_ERR_VALUE;
+        }
+        if (dir && !S_ISDIR(st.st_mode)) {
+            snprintf(in->why, in->n, "not a directory");
+            return OPTIONS_ERR_VALUE;
+        }
+        if (!dir && !S_ISREG(st.st_mode)) {
+            snprintf(in->why, in->n, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+            return OPTIONS_ERR_VALUE;
+        }
+        if (access(in->v, dir ? R_OK | X_OK : R_OK) != 0) {
+            snprintf(in->why, in->n, "not readable (%s)", strerror(errno));
+            return OPTIONS_ERR_VALUE;
+        }
+        if (in->k->check && !in->k->check(in->v, in->why, in->n))
+            return OPTIONS_ERR_VALUE;
+    }
+    return set_string(in->field, in->v);
+}
+
+static int parse_dir(const struct parse_in *in) { return parse_path(in, true); }
+static int parse_file(const struct parse_in *in) { return parse_path(in, false); }
+
+static int parse_uint(const struct parse_in *in)
+{
+    const char *p = in->v;
+    uint64_t v;
+    if (!scan_u64(&p, &v) || *p != '\0') {
+        snprintf(in->why, in->n, "not a number (%llu-%llu)",
+                 (unsigned long long)in->k->min, (unsigned long long)in->k->max);
+        return OPTIONS_ERR_VALUE;
+    }
+    if (v < in->k->min || v > in->k->max) {
+        snprintf(in->why, in->n, "out of range (%llu-%llu)",
+                 (unsigned long long)in->k->min, (unsigned long long)in->k->max);
+        return OPTIONS_ERR_VALUE;
+    }
+    if (in->k->pow2 && (v & (v - 1)) != 0) {
+        snprintf(in->why, in->n, "not a power of two");
+        return OPTIONS_ERR_VALUE;
+    }
+    *(unsigned *)in->field = (unsigned)v;
+    return OPTIONS_OK;
+}
+
+static int parse_bool(const struct parse_in *in)
+{
+    static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(in->v, yes[i]) == 0 || strcasecmp(in->v, no[i]) == 0) {
+            *(bool *)in->field = strcasecmp(in->v, yes[i]) == 0;
+            return OPTIONS_OK;
+        }
+    }
+    snprintf(in->why, in->n, "not a boolean (yes/no, true/false, on/off, 1/0)");
+    return OPTIONS_ERR_VALUE;
+}
+
+static bool scan_port(const char **p, uint16_t *out)
+{
+    uint64_t v;
+    if (!scan_u64(p, &v) || v > 65535)
+        return false;
+    *out = (uint16_t)v;
+    return true;
+}
+
+static int parse_port(const struct parse_in *in)
+{
+    const char *p = in->v;
+    uint16_t port;
+    if (!scan_port(&p, &port) || *p != '\0' || port == 0) {
+        snprintf(in->why, in->n, "not a port (1-65535)");
+        return OPTIONS_ERR_VALUE;
+    }
+    *(uint16_t *)in->field = port;
+    return OPTIONS_OK;
+}
+
+/* LO-HI within 1-65535, or 0 / 0-0 for ephemeral ports. */
+static int parse_port_range(const struct parse_in *in)
+{
+    const char *p = in->v;
+    struct options_port_range r;
+    if (!scan_port(&p, &r.lo))
+        goto bad;
+    r.hi = r.lo;
+    if (*p == '-' && (p++, !scan_port(&p, &r.hi)))
+        goto bad;
+    if (*p != '\0' || (r.lo == 0) != (r.hi == 0))
+        goto bad;
+    if (r.lo > r.hi) {
+        snprintf(in->why, in->n, "reversed port range (LO must not exceed HI)");
+        return OPTIONS_ERR_VALUE;
+    }
+    *(struct options_port_range *)in->field = r;
+    return OPTIONS_OK;
+bad:
+    snprintf(in->why, in->n, "not a port range (LO-HI within 1-65535, or 0-0 for ephemeral ports)");
+    return OPTIONS_ERR_VALUE;
+}
+
+static int parse_ipv4_kind(const struct parse_in *in)
+{
+    if (!parse_ipv4(in->v, in->field)) {
+        snprintf(in->why, in->n, "not an IPv4 address");
+        return OPTIONS_ERR_VALUE;
+    }
+    return OPTIONS_OK;
+}
+
+static int parse_cidr_kind(const struct parse_in *in)
+{
+    return parse_cidr(in->v, in->field, in->why, in->n) ? OPTIONS_OK : OPTIONS_ERR_VALUE;
+}
+
+/* A number of bytes, or with a K, M or G (binary) suffix, optionally "KiB". */
+static int parse_size(const struct parse_in *in)
+{
+    const char *p = in->v;
+    uint64_t v, mult = 1;
+    char lo_s[24], hi_s[24];
+    if (!scan_u64(&p, &v))
+        goto bad;
+    switch (*p) {
+    case 'K': case 'k': mult = 1ull << 10; p++; break;
+    case 'M': case 'm': mult = 1ull << 20; p++; break;
+    case 'G': case 'g': mult = 1ull << 30; p++; break;
+    default: break;
+    }
+    if (mult > 1 && strcmp(p, "iB") == 0)
+        p += 2;
+    if (*p != '\0')
+        goto bad;
+    fmt_size(lo_s, sizeof lo_s, in->k->min);
+    fmt_size(hi_s, sizeof hi_s, in->k->max);
+    if (v > UINT64_MAX / mult || v * mult < in->k->min || v * mult > in->k->max) {
+        snprintf(in->why, in->n, "out of range (%s-%s)", lo_s, hi_s);
+        return OPTIONS_ERR_VALUE;
+    }
+    *(uint64_t *)in->field = v * mult;
+    return OPTIONS_OK;
+bad:
+    snprintf(in->why, in->n, "not a size (bytes, or a number with K, M or G)");
+    return OPTIONS_ERR_VALUE;
+}
+
+/* A number in the knob's unit, or with ms, s, m or h; stored as milliseconds. */
+static int parse_duration(const struct parse_in *in)
+{
+    static const struct { const char *sfx; uint64_t ms; } sfx[] = {
+        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }
+    };
+    const char *p = in->v;
+    uint64_t v, mult = unit_ms(in->k), u = unit_ms(in->k);
+    if (!scan_u64(&p, &v))
+        goto bad;
+    if (*p != '\0') {
+        size_t i = 0;
+        while (i < 4 && strcmp(p, sfx[i].sfx) != 0)
+            i++;
+        if (i == 4)
+            goto bad;
+        mult = sfx[i].ms;
+    }
+    if (v > UINT64_MAX / mult || v * mult < in->k->min || v * mult > in->k->max) {
+        snprintf(in->why, in->n, "out of range (%llu-%llu %s)", (unsigned long long)(in->k->min / u),
+                 (unsigned long long)(in->k->max / u), in->k->unit);
+        return OPTIONS_ERR_VALUE;
+    }
+    *(uint32_t *)in->field = (uint32_t)(v * mult);
+    return OPTIONS_OK;
+bad:
+    snprintf(in->why, in->n, "not a duration (%s, or a number with ms, s, m or h)",
+             u == 1000 ? "seconds" : "milliseconds");
+    return OPTIONS_ERR_VALUE;
+}
+
+static int parse_enum(const struct parse_in *in)
+{
+    size_t len = 0;
+    for (unsigned i = 0; in->k->names[i]; i++) {
+        if (strcasecmp(in->v, in->k->names[i]) == 0) {
+            *(unsigned *)in->field = i;
+            return OPTIONS_OK;
+        }
+    }
+    len = (size_t)snprintf(in->why, in->n, "not one of");
+    for (unsigned i = 0; in->k->names[i] && len < in->n; i++)
+        len += (size_t)snprintf(in->why + len, in->n - len, "%s %s", i ? "," : "", in->k->names[i]);
+    return OPTIONS_ERR_VALUE;
+}
+
+/* ------------------------------------------------------------- --subnet */
+
+static bool valid_domain(const char *d)
+{
+    size_t total = strlen(d), label = 0;
+    if (total == 0 || total > OPTIONS_DOMAIN_MAX)
+        return false;
+    for (const char *p = d; ; p++) {
+        if (*p == '.' || *p == '\0') {
+            /* RFC 1035 §2.3.1: 1-63 characters, no leading or trailing hyphen */
+            if (label == 0 || label > 63 || p[-1] == '-' || p[-(long)label] == '-')
+                return false;
+            if (*p == '\0')
+                return true;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-') {
+            label++;
+        } else {
+            return false;
+        }
+    }
+}
+
+static bool parse_pool(const char *v, struct options_subnet *s)
+{
+    const char *p = v;
+    return scan_ipv4(&p, &s->pool_start) && *p++ == '-' && scan_ipv4(&p, &s->pool_end) && *p == '\0';
+}
+
+static bool parse_dns(const char *v, struct options_subnet *s, char *why, size_t n)
+{
+    const char *p = v;
+    for (;;) {
+        if (s->dns_count == OPTIONS_SUBNET_MAX_DNS) {
+            snprintf(why, n, "dns: more than %d servers", OPTIONS_SUBNET_MAX_DNS);
+            return false;
+        }
+        if (!scan_ipv4(&p, &s->dns[s->dns_count]) || (*p && *p != '+' && *p != ';')) {
+            snprintf(why, n, "dns: not a list of IPv4 addresses (D1+D2...)");
+            return false;
+        }
+        s->dns_count++;
+        if (*p == '\0')
+            return true;
+        p++;
+    }
+}
+
+/* One key=value item of a subnet spec after the CIDR. */
+static bool subnet_item(char *item, struct options_subnet *s, unsigned *seen, char *why, size_t n)
+{
+    static const char *const keys[] = { "pool", "router", "dns", "domain", "lease" };
+    char *eq = strchr(item, '=');
+    unsigned i = 0;
+    if (*item == '\0') {
+        snprintf(why, n, "empty item");
+        return false;
+    }
+    if (eq)
+        *eq = '\0';
+    while (i < 5 && strcmp(item, keys[i]) != 0)
+        i++;
+    if (i == 5) {
+        snprintf(why, n, "unknown key '%.40s' (pool, router, dns, domain, lease)", item);
+        return false;
+    }
+    if (!eq || eq[1] == '\0') {
+        snprintf(why, n, "%s: missing value", keys[i]);
+        return false;
+    }
+    if (*seen & 1u << i) {
+        snprintf(why, n, "%s given twice", keys[i]);
+        return false;
+    }
+    *seen |= 1u << i;
+    const char *v = eq + 1, *p = v;
+    uint64_t lease;
+    switch (i) {
+    case 0:
+        if (parse_pool(v, s))
+            return true;
+        snprintf(why, n, "pool %.40s: not a range A-B of IPv4 addresses", v);
+        return false;
+    case 1:
+        if (parse_ipv4(v, &s->router))
+            return true;
+        snprintf(why, n, "router %.40s: not an IPv4 address", v);
+        return false;
+    case 2:
+        return parse_dns(v, s, why, n);
+    case 3:
+        if (valid_domain(v)) {
+            memcpy(s->domain, v, strlen(v) + 1);
+            return true;
+        }
+        snprintf(why, n, "domain %.40s: not a domain name", v);
+        return false;
+    default:
+        /* 0xffffffff means "infinite" in RFC 2131 §3.3; a rollout wants leases that end */
+        if (scan_u64(&p, &lease) && *p == '\0' && lease >= 60 && lease <= 0xfffffffe) {
+            s->lease_s = (uint32_t)lease;
+            return true;
+        }
+        snprintf(why, n, "lease %.40s: not a number of seconds (60-4294967294)", v);
+        return false;
+    }
+}
+
+/* The relations between the parts of one subnet. */
+static bool subnet_consistent(const struct options_subnet *s, char *why, size_t n)
+{
+    uint32_t mask = prefix_mask(s->prefix), bcast = s->network | ~mask;
+    char a[16], b[16], net[16];
+    fmt_ipv4(net, s->network);
+    if (s->pool_start || s->pool_end) {
+        fmt_ipv4(a, s->pool_start);
+        fmt_ipv4(b, s->pool_end);
+        if ((s->pool_start & mask) != s->network || (s->pool_end & mask) != s->network) {
+            snprintf(why, n, "pool %s-%s outside %s/%u", a, b, net, s->prefix);
+            return false;
+        }
+        if (s->pool_start > s->pool_end) {
+            snprintf(why, n, "pool %s-%s reversed (start above end)", a, b);
+            return false;
+        }
+        if (s->pool_start == s->network || s->pool_end == bcast) {
+            snprintf(why, n, "pool %s-%s includes the %s address", a, b,
+                     s->pool_start == s->network ? "network" : "broadcast");
+            return false;
+        }
+    }
+    if (s->router) {
+        fmt_ipv4(a, s->router);
+        if ((s->router & mask) != s->network || s->router == s->network || s->router == bcast) {
+            snprintf(why, n, "router %s not a host address of %s/%u", a, net, s->prefix);
+            return false;
+        }
+        if ((s->pool_start || s->pool_end) && s->router >= s->pool_start && s->router <= s->pool_end) {
+            snprintf(why, n, "router %s inside the pool", a);
+            return false;
+        }
+    }
+    for (unsigned i = 0; i < s->dns_count; i++) {
+        if (s->dns[i] == 0 || s->dns[i] == 0xffffffffu) {
+            fmt_ipv4(a, s->dns[i]);
+            snprintf(why, n, "dns %s: not a server address", a);
+            return false;
+        }
+    }
+    return true;
+}
+
+static int parse_subnet(const struct parse_in *in)
+{
+    struct options_subnet_list *list = in->field;
+    struct options_subnet s = { .lease_s = 3600 };
+    struct options_cidr c;
+    char buf[1024], *save = NULL, *item;
+    unsigned seen = 0;
+    if (strlen(in->v) >= sizeof buf) {
+        snprintf(in->why, in->n, "longer than %zu characters", sizeof buf - 1);
+        return OPTIONS_ERR_VALUE;
+    }
+    strcpy(buf, in->v);
+    /* strtok_r would merge ",," into one separator; an empty item is an error */
+    item = buf;
+    save = strchr(item, ',');
+    if (save)
+        *save++ = '\0';
+    if (!parse_cidr(item, &c, in->why, in->n))
+        return OPTIONS_ERR_VALUE;
+    if (c.prefix < 1 || c.prefix > 30) {
+        snprintf(in->why, in->n, "prefix /%u out of range (1-30)", c.prefix);
+        return OPTIONS_ERR_VALUE;
+    }
+    s.network = c.addr;
+    s.prefix = c.prefix;
+    while (save) {
+        item = save;
+        save = strchr(item, ',');
+        if (save)
+            *save++ = '\0';
+        if (!subnet_item(item, &s, &seen, in->why, in->n))
+            return OPTIONS_ERR_VALUE;
+    }
+    if (!subnet_consistent(&s, in->why, in->n))
+        return OPTIONS_ERR_VALUE;
+    for (size_t i = 0; i < list->count; i++) {
+        const struct options_subnet *t = &list->items[i];
+        uint32_t m = prefix_mask(t->prefix < s.prefix ? t->prefix : s.prefix);
+        if ((t->network & m) == (s.network & m)) {
+            char net[16];
+            fmt_ipv4(net, t->network);
+            snprintf(in->why, in->n, "overlaps --subnet %s/%u", net, t->prefix);
+            return OPTIONS_ERR_VALUE;
+        }
+    }
+    struct options_subnet *items = realloc(list->items, (list->count + 1) * sizeof *items);
+    if (!items)
+        return OPTIONS_ERR_NOMEM;
+    items[list->count++] = s;
+    list->items = items;
+    return OPTIONS_OK;
+}
+
+static int (*const parsers[])(const struct parse_in *) = {
+    [K_STRING] = parse_string, [K_DIR] = parse_dir, [K_FILE] = parse_file,
+    [K_UINT] = parse_uint, [K_BOOL] = parse_bool, [K_PORT] = parse_port,
+    [K_PORT_RANGE] = parse_port_range, [K_IPV4] = parse_ipv4_kind, [K_CIDR] = parse_cidr_kind,
+    [K_SIZE] = parse_size, [K_DURATION] = parse_duration, [K_ENUM] = parse_enum,
+    [K_SUBNET] = parse_subnet,
+};
+
+/* --------------------------------------------------- per-knob string checks */
+
+static bool check_ifname(const char *v, char *why, size_t n)
+{
+    /* what the kernel's dev_valid_name() accepts */
+    size_t len = strlen(v);
+    bool ok = len < 16 && strcmp(v, ".") != 0 && strcmp(v, "..") != 0 && strpbrk(v, "/: \t") == NULL;
+    if (!ok)
+        snprintf(why, n, "not an interface name (1-15 characters, no '/', ':' or spaces)");
+    return ok;
+}
+
+static bool check_bootfile(const char *v, char *why, size_t n)
+{
+    /* it goes into the BOOTP header's 128-byte file field too (RFC 951), which shim reads */
+    if (strlen(v) > 127) {
+        snprintf(why, n, "longer than 127 bytes (the BOOTP file field)");
+        return false;
+    }
+    return true;
+}
+
+static bool check_http_prefix(const char *v, char *why, size_t n)
+{
+    if (strncasecmp(v, "http://", 7) != 0 && strncasecmp(v, "https://", 8) != 0) {
+        snprintf(why, n, "not an http:// or https:// URL");
+        return false;
+    }
+    if (strpbrk(v, " \t")) {
+        snprintf(why, n, "contains white space");
+        return false;
+    }
+    return true;
+}
+
+static bool check_url_template(const char *v, char *why, size_t n)
+{
+    static const char *const names[] = { "server", "http_port", "mac", "ip", "hostname", "loader" };
+    if (!check_http_prefix(v, why, n))
+        return false;
+    if (strlen(v) > 255) {  /* option 67 holds at most 255 bytes (RFC 2132 §9.5) */
+        snprintf(why, n, "longer than 255 bytes (DHCP option 67)");
+        return false;
+    }
+    for (const char *p = v; *p; p++) {
+        if (*p == '}') {
+            snprintf(why, n, "'}' without '{'");
+            return false;
+        }
+        if (*p != '{')
+            continue;
+        const char *end = strchr(p, '}');
+        size_t len = end ? (size_t)(end - p - 1) : 0, i = 0;
+        while (end && i < 6 && !(strlen(names[i]) == len && strncmp(p + 1, names[i], len) == 0))
+            i++;
+        if (!end || i == 6) {
+            snprintf(why, n, "unknown placeholder at '%.20s' ({server} {http_port} {mac} {ip} "
+                     "{hostname} {loader})", p);
+            return false;
+        }
+        p = end;
+    }
+    return true;
+}
+
+static bool check_server_url(const char *v, char *why, size_t n)
+{
+    return check_http_prefix(v, why, n);
+}
+
+static bool check_profile_name(const char *v, char *why, size_t n)
+{
+    bool ok = strlen(v) <= 64 && v[0] != '.';
+    for (const char *p = v; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-';
+    if (!ok)
+        snprintf(why, n, "not a profile name (up to 64 letters, digits, '.', '_', '-', no leading '.')");
+    return ok;
+}
+
+static bool check_token(const char *v, char *why, size_t n)
+{
+    if (strlen(v) > 256 || strpbrk(v, " \t")) {
+        snprintf(why, n, "not a token (up to 256 characters, no white space)");
+        return false;
+    }
+    return true;
+}
+
+static bool check_writable(const char *v, char *why, size_t n)
+{
+    if (access(v, W_OK) != 0) {
+        snprintf(why, n, "not writable (%s)", strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* -------------------------------------------------------- messages, context */
+
+struct ctx {
+    const char *file;        /* config file being read, NULL on the command line */
+    unsigned line;
+    unsigned src[N_KNOBS];   /* file line that last set the knob; 0: default or command line */
+    bool cli[N_KNOBS];       /* set on the command line */
+    char *err;
+    size_t errlen;
+};
+
+/* The value as it appears in a message: quoted when empty or holding spaces,
+ * bytes outside printable ASCII as \xNN, cut after 120 characters. */
+static void show_value(char *buf, size_t n, const char *v)
+{
+    bool quote = *v == '\0' || strpbrk(v, " \t") != NULL;
+    size_t len = 0, shown = 0;
+    if (quote && len + 1 < n)
+        buf[len++] = '\'';
+    for (; *v && len + 8 < n; v++, shown++) {
+        unsigned char c = (unsigned char)*v;
+        if (shown == 120) {
+            len += (size_t)snprintf(buf + len, n - len, "...");
+            break;
+        }
+        if (c < 0x20 || c >= 0x7f)
+            len += (size_t)snprintf(buf + len, n - len, "\\x%02x", c);
+        else
+            buf[len++] = (char)c;
+    }
+    if (quote && len + 1 < n)
+        buf[len++] = '\'';
+    buf[len] = '\0';
+}
+
+/* "--name value: why" on the command line, "file:line: name value: why" in a file. */
+static int fail(struct ctx *c, int code, const char *name, const char *value, const char *fmt, ...)
+{
+    char shown[512] = "", why[OPTIONS_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (value)
+        show_value(shown, sizeof shown, value);
+    if (c->file)
+        snprintf(c->err, c->errlen, "%s:%u: %s%s%s: %s", c->file, c->line, name, value ? " " : "", shown, why);
+    else
+        snprintf(c->err, c->errlen, "--%s%s%s: %s", name, value ? " " : "", shown, why);
+    return code;
+}
+
+/* Parse v into k's field; the error names the knob and value. */
+static int apply(struct options *o, struct ctx *c, const struct knob *k, const char *v, bool check_fs)
+{
+    char why[OPTIONS_ERR_MAX];
+    if (*v == '\0')
+        return fail(c, OPTIONS_ERR_MISSING, k->name, NULL, "missing value");
+    struct parse_in in = { k, v, field_of(o, k), check_fs, why, sizeof why };
+    int rc = parsers[k->kind](&in);
+    if (rc == OPTIONS_ERR_NOMEM)
+        return fail(c, rc, k->name, NULL, "out of memory");
+    if (rc != OPTIONS_OK)
+        return fail(c, rc, k->name, v, "%s", why);
+    size_t i = (size_t)(k - knobs);
+    c->src[i] = c->file ? c->line : 0;
+    return OPTIONS_OK;
+}
+
+/* ------------------------------------------------------ defaults, free */
+
+static unsigned cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (unsigned)n;
+}
+
+void options_free(struct options *o)
+{
+    for (size_t i = 0; i < N_KNOBS; i++) {
+        void *f = field_of(o, &knobs[i]);
+        if (knobs[i].kind == K_STRING || knobs[i].kind == K_DIR || knobs[i].kind == K_FILE) {
+            free(*(char **)f);
+            *(char **)f = NULL;
+        } else if (knobs[i].kind == K_SUBNET) {
+            struct options_subnet_list *l = f;
+            free(l->items);
+            l->items = NULL;
+            l->count = 0;
+        }
+    }
+}
+
+int options_defaults(struct options *o)
+{
+    char err[OPTIONS_ERR_MAX];
+    struct ctx c = { .err = err, .errlen = sizeof err };
+    memset(o, 0, sizeof *o);
+    for (size_t i = 0; i < N_KNOBS; i++) {
+        if (!knobs[i].def)
+            continue;
+        int rc = apply(o, &c, &knobs[i], knobs[i].def, false);
+        if (rc != OPTIONS_OK)
+            return rc;  /* a bad default is a bug in the table; test_options checks all */
+    }
+    o->threads = cpu_count();
+    return OPTIONS_OK;
+}
+
+bool options_dhcp_enabled(const struct options *o)
+{
+    return o->subnets.count > 0 || o->proxy_dhcp;
+}
+
+bool options_tftp_enabled(const struct options *o)
+{
+    return o->tftp_root != NULL;
+}
+
+/* ---------------------------------------------------------- config file */
+
+static char *skip_ws(char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* Splits one line into key and value (NULL: a bare key).  false: not key = value. */
+static bool split_line(char *line, char **key, char **value, const char **why)
+{
+    char *p = skip_ws(line), *end;
+    *key = p;
+    *value = NULL;
+    while (isalnum((unsigned char)*p) || *p == '-')
+        p++;
+    end = p;
+    p = skip_ws(p);
+    if (end == *key || (*p != '=' && *p != '\0' && !(*p == '#' && p > end))) {
+        *why = "expected 'key = value'";
+        return false;
+    }
+    bool has_value = *p == '=';
+    *end = '\0';
+    if (!has_value)
+        return true;
+    p = skip_ws(p + 1);
+    if (*p == '"') {
+        char *close = strchr(p + 1, '"');
+        if (!close) {
+            *why = "unterminated quote";
+            return false;
+        }
+        *close = '\0';
+        *value = p + 1;
+        p = skip_ws(close + 1);
+        if (*p != '\0' && *p != '#') {
+            *why = "text after the closing quote";
+            return false;
+        }
+        return true;
+    }
+    *value = p;
+    for (; *p; p++) {
+        if (*p == '#' && (p == *value || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
+    while (p > *value && (p[-1] == ' ' || p[-1] == '\t'))
+        *--p = '\0';
+    return true;
+}
+
+static int config_line(struct options *o, struct ctx *c, char *line, size_t len)
+{
+    char *key, *value;
+    const char *why;
+    if (strlen(line) != len) {
+        snprintf(c->err, c->errlen, "%s:%u: contains a NUL byte", c->file, c->line);
+        return OPTIONS_ERR_CONFIG;
+    }
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line[--len] = '\0';
+    if (c->line == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0)
+        line += 3;  /* UTF-8 byte order mark */
+    char *p = skip_ws(line);
+    if (*p == '\0' || *p == '#')
+        return OPTIONS_OK;
+    if (!split_line(line, &key, &value, &why)) {
+        snprintf(c->err, c->errlen, "%s:%u: %s", c->file, c->line, why);
+        return OPTIONS_ERR_CONFIG;
+    }
+    const struct knob *k = knob_by_name(key);
+    if (!k)
+        return fail(c, OPTIONS_ERR_UNKNOWN, key, NULL, "unknown key");
+    if (k->kind == K_FILE && strcmp(k->name, "config") == 0)
+        return fail(c, OPTIONS_ERR_CONFIG, key, NULL, "not allowed in a config file");
+    size_t i = (size_t)(k - knobs);
+    if (c->src[i] && k->kind != K_SUBNET)
+        return fail(c, OPTIONS_ERR_CONFIG, key, NULL, "given twice (first on line %u)", c->src[i]);
+    if (!value && k->kind != K_BOOL)
+        return fail(c, OPTIONS_ERR_MISSING, key, NULL, "missing value (key = value)");
+    return apply(o, c, k, value ? value : "yes", true);
+}
+
+static int read_config(struct options *o, struct ctx *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(c, OPTIONS_ERR_CONFIG, "config", path, "cannot open (%s)", strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = OPTIONS_OK;
+    c->file = path;
+    c->line = 0;
+    while (rc == OPTIONS_OK && (len = getline(&line, &cap, f)) >= 0) {
+        c->line++;
+        rc = config_line(o, c, line, (size_t)len);
+    }
+    if (rc == OPTIONS_OK && ferror(f)) {
+        snprintf(c->err, c->errlen, "%s: read error (%s)", path, strerror(errno));
+        rc = OPTIONS_ERR_CONFIG;
+    }
+    free(line);
+    fclose(f);
+    c->file = NULL;
+    c->line = 0;
+    return rc;
+}
+
+/* ---------------------------------------------------------- command line */
+
+enum { VAL_BASE = 256 };  /* getopt val of knob i: VAL_BASE + i */
+
+static size_t build_longopts(struct option *lo, enum options_command cmd)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < N_KNOBS; i++) {
+        if (!(knobs[i].cmds & 1u << cmd))
+            continue;
+        lo[n++] = (struct option){ knobs[i].name, knobs[i].kind == K_BOOL ? optional_argument : required_argument,
+                                   NULL, VAL_BASE + (int)i };
+    }
+    lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+    lo[n] = (struct option){ NULL, 0, NULL, 0 };
+    return n;
+}
+
+/* getopt_long said '?' for the element before optind: say which problem. */
+static int unknown_option(struct ctx *c, enum options_command cmd, const char *arg, int opt)
+{
+    if (opt == 'h')
+        return snprintf(c->err, c->errlen, "--help: takes no value"), OPTIONS_ERR_VALUE;
+    if (opt > 0 && opt < VAL_BASE)
+        return snprintf(c->err, c->errlen, "-%c: unknown option", opt), OPTIONS_ERR_UNKNOWN;
+    char name[64];
+    const char *s = arg + strspn(arg, "-");
+    size_t len = strcspn(s, "=");
+    snprintf(name, sizeof name, "%.*s", (int)(len < 60 ? len : 60), s);
+    const struct knob *k = knob_by_name(name);
+    if (k) {
+        snprintf(c->err, c->errlen, "--%s: not an option of '%s'", name, command_names[cmd]);
+        return OPTIONS_ERR_UNKNOWN;
+    }
+    size_t matches = 0, at = 0;
+    for (size_t i = 0; i < N_KNOBS; i++)
+        if ((knobs[i].cmds & 1u << cmd) && strncmp(knobs[i].name, name, len) == 0)
+            at = matches++ ? at : i;
+    if (len > 0 && matches > 1)
+        snprintf(c->err, c->errlen, "--%s: ambiguous option (--%s and %zu more)", name, knobs[at].name, matches - 1);
+    else
+        snprintf(c->err, c->errlen, "--%s: unknown option", name);
+    return OPTIONS_ERR_UNKNOWN;
+}
+
+/* One getopt_long pass.  Pass 1 (apply_values false) finds --help, --config and
+ * option errors; pass 2 applies the values over the config file's. */
+static int cli_pass(struct options *o, struct ctx *c, enum options_command cmd, int argc, char **argv,
+                    const struct option *lo, bool apply_values, const char **config)
+{
+    int opt;
+    optind = 0;  /* GNU: full re-initialisation */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        if (opt == 'h')
+            return OPTIONS_HELP;
+        if (opt == ':' && optopt >= VAL_BASE && optopt < VAL_BASE + N_KNOBS)
+            return fail(c, OPTIONS_ERR_MISSING, knobs[optopt - VAL_BASE].name, NULL, "missing value");
+        if (opt == ':' || opt == '?')
+            return unknown_option(c, cmd, argv[optind - 1], optopt);
+        const struct knob *k = &knobs[opt - VAL_BASE];
+        const char *v = optarg ? optarg : "yes";  /* a bool without =VALUE */
+        size_t i = (size_t)(opt - VAL_BASE);
+        if (!apply_values) {
+            if (strcmp(k->name, "config") == 0)
+                *config = optarg;
+            continue;
+        }
+        if (k->kind == K_SUBNET && !c->cli[i]) {
+            /* the command line's --subnet list replaces the file's */
+            struct options_subnet_list *l = field_of(o, k);
+            l->count = 0;
+        }
+        c->cli[i] = true;
+        int rc = apply(o, c, k, v, true);
+        if (rc != OPTIONS_OK)
+            return rc;
+    }
+    return OPTIONS_OK;
+}
+
+/* ------------------------------------------------ relations between knobs */
+
+static int conflict(struct ctx *c, const char *name, const char *fmt, ...)
+{
+    const struct knob *k = knob_by_name(name);
+    unsigned line = c->src[k - knobs];
+    char why[OPTIONS_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (line)
+        snprintf(c->err, c->errlen, "%s:%u: %s%s", c->file, line, name, why);
+    else
+        snprintf(c->err, c->errlen, "--%s%s", name, why);
+    return OPTIONS_ERR_CONFLICT;
+}
+
+static bool in_range(struct options_port_range r, unsigned port)
+{
+    return r.lo != 0 && port >= r.lo && port <= r.hi;
+}
+
+/* UDP ports bound by the services must differ; the requirements of one knob on
+ * another are checked here, once everything is read. */
+static int check_relations(const struct options *o, struct ctx *c)
+{
+    bool dhcp = options_dhcp_enabled(o), tftp = options_tftp_enabled(o);
+    struct options_port_range r = o->tftp_ports;
+    if (dhcp && tftp && o->dhcp_port == o->tftp_port)
+        return conflict(c, "tftp-port", " %u: also the --dhcp-port", o->tftp_port);
+    if (o->proxy_dhcp && (o->dhcp_port == 4011 || (tftp && o->tftp_port == 4011)))
+        return conflict(c, "proxy-dhcp", ": needs UDP port 4011, which --%s uses",
+                        o->dhcp_port == 4011 ? "dhcp-port" : "tftp-port");
+    if (tftp && in_range(r, o->tftp_port))
+        return conflict(c, "tftp-ports", " %u-%u: includes --tftp-port %u", r.lo, r.hi, o->tftp_port);
+    if (tftp && dhcp && in_range(r, o->dhcp_port))
+        return conflict(c, "tftp-ports", " %u-%u: includes --dhcp-port %u", r.lo, r.hi, o->dhcp_port);
+    if (tftp && o->proxy_dhcp && in_range(r, 4011))
+        return conflict(c, "tftp-ports", " %u-%u: includes 4011 (proxyDHCP)", r.lo, r.hi);
+    for (size_t i = 0; o->proxy_dhcp && i < o->subnets.count; i++) {
+        const struct options_subnet *s = &o->subnets.items[i];
+        if (s->pool_start || s->pool_end) {
+            char net[16];
+            fmt_ipv4(net, s->network);
+            return conflict(c, "proxy-dhcp", ": --subnet %s/%u has a pool, but proxyDHCP never "
+                            "hands out addresses", net, s->prefix);
+        }
+    }
+    if (o->known_only && !o->hosts)
+        return conflict(c, "known-only", ": needs --hosts (no machine would be answered)");
+    if (o->default_profile && !o->profiles)
+        return conflict(c, "default-profile", " %s: needs --profiles", o->default_profile);
+    return OPTIONS_OK;
+}
+
+int options_parse(struct options *o, enum options_command cmd, int argc, char **argv,
+                  int *first_arg, char *err, size_t errlen)
+{
+    struct ctx c = { .err = err, .errlen = errlen };
+    struct option lo[N_KNOBS + 2];
+    const char *config = NULL;
+    if (errlen)
+        err[0] = '\0';
+    int rc = options_defaults(o);
+    if (rc != OPTIONS_OK)
+        return fail(&c, rc, "defaults", NULL, "cannot be set");
+    if ((unsigned)cmd >= OPTIONS_CMD_COUNT) {
+        snprintf(err, errlen, "unknown command");
+        return OPTIONS_ERR_UNKNOWN;
+    }
+    build_longopts(lo, cmd);
+    rc = cli_pass(o, &c, cmd, argc, argv, lo, false, &config);
+    if (rc != OPTIONS_OK)
+        return rc;
+    if (config) {
+        rc = apply(o, &c, knob_by_name("config"), config, true);
+        if (rc == OPTIONS_OK)
+            rc = read_config(o, &c, config);
+        if (rc != OPTIONS_OK)
+            return rc;
+        c.file = o->config;  /* for messages about knobs the file set */
+    }
+    const char *file = c.file;
+    c.file = NULL;
+    rc = cli_pass(o, &c, cmd, argc, argv, lo, true, &config);
+    if (rc != OPTIONS_OK)
+        return rc;
+    c.file = file;
+    if (o->threads == 0)
+        o->threads = cpu_count();
+    rc = check_relations(o, &c);
+    if (rc != OPTIONS_OK)
+        return rc;
+    if (first_arg)
+        *first_arg = optind;
+    else if (optind < argc) {
+        char shown[160];
+        show_value(shown, sizeof shown, argv[optind]);
+        snprintf(err, errlen, "%s: unexpected argument (bootstorm %s takes none)", shown, command_names[cmd]);
+        return OPTIONS_ERR_ARGUMENT;
+    }
+    return OPTIONS_OK;
+}
+
+/* ---------------------------------------------------------------- help */
+
+static const char *kind_arg(const struct knob *k)
+{
+    static const char *const args[] = {
+        [K_STRING] = "TEXT", [K_DIR] = "DIR", [K_FILE] = "FILE", [K_UINT] = "N", [K_BOOL] = "BOOL",
+        [K_PORT] = "PORT", [K_PORT_RANGE] = "LO-HI", [K_IPV4] = "ADDR", [K_CIDR] = "CIDR",
+        [K_SIZE] = "SIZE", [K_DURATION] = "DURATION", [K_ENUM] = NULL, [K_SUBNET] = "SPEC",
+    };
+    if (k->arg)
+        return k->arg;
+    if (k->kind == K_ENUM)
+        return k->names == backend_names ? "auto|uring|epoll" : "NAME";
+    return args[k->kind];
+}
+
+static void option_text(char *buf, size_t n, const struct knob *k)
+{
+    if (k->kind == K_BOOL)
+        snprintf(buf, n, "--%s[=BOOL]", k->name);
+    else
+        snprintf(buf, n, "--%s %s", k->name, kind_arg(k));
+}
+
+static const char *default_text(const struct knob *k)
+{
+    return k->shown ? k->shown : k->def ? k->def : "none";
+}
+
+/* Range of a numeric knob as help shows it, "" for the others. */
+static void range_text(char *buf, size_t n, const struct knob *k)
+{
+    char lo_s[24], hi_s[24];
+    buf[0] = '\0';
+    if (k->kind == K_UINT) {
+        snprintf(buf, n, "%llu-%llu%s", (unsigned long long)k->min, (unsigned long long)k->max,
+                 k->pow2 ? ", a power of two" : "");
+    } else if (k->kind == K_SIZE) {
+        fmt_size(lo_s, sizeof lo_s, k->min);
+        fmt_size(hi_s, sizeof hi_s, k->max);
+        snprintf(buf, n, "%s-%s", lo_s, hi_s);
+    } else if (k->kind == K_DURATION) {
+        snprintf(buf, n, "%llu-%llu", (unsigned long long)(k->min / unit_ms(k)),
+                 (unsigned long long)(k->max / unit_ms(k)));
+    }
+}
+
+/* Words of text wrapped into the columns [col, width), the first line
+ * continuing at column *at. */
+static void wrap(FILE *out, const char *text, int col, int width, int at)
+{
+    const char *p = text;
+    while (*p) {
+        size_t w = strcspn(p, " ");
+        if (at > col && at + 1 + (int)w > width) {
+            fprintf(out, "\n%*s", col, "");
+            at = col;
+        } else if (at > col) {
+            fputc(' ', out);
+            at++;
+        }
+        fprintf(out, "%.*s", (int)w, p);
+        at += (int)w;
+        p += w;
+        p += strspn(p, " ");
+    }
+    fputc('\n', out);
+}
+
+int options_print_help(FILE *out, enum options_command cmd)
+{
+    enum { COL = 32, WIDTH = 79 };
+    const char *name = options_command_name(cmd);
+    if (!name)
+        return -1;
+    fprintf(out, "usage: bootstorm %s [OPTIONS]%s\n", name,
+            cmd == OPTIONS_CMD_RENDER ? " MAC|HOSTNAME [WHAT]" : "");
+    fprintf(out, "Every option can also be set in the --config file as 'name = value'.\n"
+            "DURATION: a number in the unit shown, or with ms, s, m, h. SIZE: bytes, or with K, M, G.\n"
+            "BOOL: yes/no, true/false, on/off, 1/0; '--knob' alone means yes.\n");
+    for (int g = 0; g < G_COUNT; g++) {
+        bool any = false;
+        for (size_t i = 0; i < N_KNOBS; i++) {
+            const struct knob *k = &knobs[i];
+            if (k->group != (enum group)g || !(k->cmds & 1u << cmd))
+                continue;
+            if (!any)
+                fprintf(out, "\n%s:\n", group_title[g]);
+            any = true;
+            char opt[64], range[48], text[640];
+            option_text(opt, sizeof opt, k);
+            range_text(range, sizeof range, k);
+            int at = fprintf(out, "  %s", opt);
+            if (at >= COL - 1) {
+                fprintf(out, "\n");
+                at = 0;
+            }
+            fprintf(out, "%*s", COL - at, "");
+            snprintf(text, sizeof text, "%s [default: %s%s%s%s%s]", k->help, default_text(k),
+                     k->unit ? " " : "", k->unit ? k->unit : "", range[0] ? "; range " : "", range);
+            wrap(out, text, COL, WIDTH, COL);
+        }
+    }
+    fprintf(out, "\n  %-*sthis text\n", COL - 2, "-h, --help");
+    return ferror(out) ? -1 : 0;
+}
+
+static void md_escaped(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+int options_print_markdown(FILE *out)
+{
+    for (int g = 0; g < G_COUNT; g++) {
+        fprintf(out, "%s### %s\n\n| Option | Default | Unit | Description |\n|---|---|---|---|\n",
+                g ? "\n" : "", group_title[g]);
+        for (size_t i = 0; i < N_KNOBS; i++) {
+            const struct knob *k = &knobs[i];
+            if (k->group != (enum group)g)
+                continue;
+            char opt[64], range[48];
+            option_text(opt, sizeof opt, k);
+            range_text(range, sizeof range, k);
+            fputs("| `", out);
+            md_escaped(out, opt);
+            fputs("` | ", out);
+            if (k->def || k->shown) {
+                fputc('`', out);
+                md_escaped(out, default_text(k));
+                fputc('`', out);
+            } else {
+                fputs("none", out);
+            }
+            fprintf(out, " | %s | ", k->unit ? k->unit : "");
+            md_escaped(out, k->help);
+            if (range[0]) {
+                fputs(" (range ", out);
+                md_escaped(out, range);
+                fputc(')', out);
+            }
+            fputs(" |\n", out);
+        }
+    }
+    return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,228 @@
+/* engine/server.c — see server.h.
+ *
+ * Threads: one worker per --threads, each owning one io loop and its own
+ * instance of every service (SO_REUSEPORT spreads connections and datagrams
+ * over them).  The main thread only waits for signals: SIGTERM/SIGINT start a
+ * graceful stop (no new connections, in-flight responses finish, up to
+ * STOP_DEADLINE_MS), a second signal stops at once. */
+#include "engine/server.h"
+#include "engine/http_service.h"
+#include "engine/options.h"
+#include "io/loop.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STOP_DEADLINE_MS 10000
+
+struct worker {
+    int id;
+    unsigned nworkers;
+    const struct options *o;
+    pthread_t thread;
+    struct io_loop *loop;
+    struct http_service *http;
+    atomic_int stopping;        /* 0 run, 1 drain, 2 abort */
+    atomic_bool done;
+    uint64_t drain_started_ms;
+    int start_rc;
+    char start_err[512];
+    pthread_mutex_t *ready_mu;
+    pthread_cond_t *ready_cv;
+    int *ready_count;
+};
+
+static void worker_idle(void *arg)
+{
+    struct worker *w = arg;
+    if (w->http)
+        http_service_flush_log(w->http);
+    int st = atomic_load(&w->stopping);
+    if (!st)
+        return;
+    uint64_t now = io_loop_now_ms(w->loop);
+    if (!w->drain_started_ms) {
+        w->drain_started_ms = now;
+        if (w->http)
+            http_service_drain(w->http);
+    }
+    if (w->http && (st == 2 || now - w->drain_started_ms > STOP_DEADLINE_MS))
+        http_service_abort(w->http);
+    if (!w->http || http_service_open_conns(w->http) == 0)
+        io_loop_stop(w->loop);
+}
+
+static enum io_backend backend_of(const struct options *o)
+{
+    switch (o->backend) {
+    case OPTIONS_BACKEND_URING: return IO_BACKEND_URING;
+    case OPTIONS_BACKEND_EPOLL: return IO_BACKEND_EPOLL;
+    default: return IO_BACKEND_AUTO;
+    }
+}
+
+static void signal_ready(struct worker *w)
+{
+    pthread_mutex_lock(w->ready_mu);
+    (*w->ready_count)++;
+    pthread_cond_broadcast(w->ready_cv);
+    pthread_mutex_unlock(w->ready_mu);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    const struct options *o = w->o;
+    char why[256] = "";
+    struct io_loop_config lc = {.backend = backend_of(o), .ring_entries = o->ring_entries};
+    int rc = io_loop_new(&w->loop, &lc, why, sizeof(why));
+    if (rc < 0) {
+        snprintf(w->start_err, sizeof(w->start_err), "io loop: %s", why[0] ? why : strerror(-rc));
+        w->start_rc = rc;
+        signal_ready(w);
+        return NULL;
+    }
+    if (w->id == 0)
+        fprintf(stderr, "bootstorm: backend %s\n", why);
+    struct http_service_config hc = {
+        .listen_addr = htonl(o->listen), /* options keep host order */
+        .port = o->http_port,
+        .root = o->http_root,
+        .index = o->http_index,
+        .idle_timeout_s = (o->http_idle_timeout_ms + 999) / 1000,
+        .header_timeout_s = (o->http_header_timeout_ms + 999) / 1000,
+        .send_timeout_s = (o->http_send_timeout_ms + 999) / 1000,
+        .max_conns = (o->max_conns + w->nworkers - 1) / w->nworkers,
+        .chunk = (size_t)o->http_chunk,
+        .quiet = o->quiet,
+    };
+    rc = http_service_start(&w->http, w->loop, &hc, w->start_err, sizeof(w->start_err));
+    if (rc < 0) {
+        w->start_rc = rc;
+        signal_ready(w);
+        io_loop_free(w->loop);
+        return NULL;
+    }
+    io_loop_set_idle_hook(w->loop, worker_idle, w);
+    signal_ready(w);
+    rc = io_loop_run(w->loop);
+    if (rc < 0)
+        fprintf(stderr, "bootstorm: worker %d: loop failed: %s\n", w->id, strerror(-rc));
+    http_service_free(w->http);
+    struct io_loop *loop = w->loop;
+    atomic_store(&w->done, true); /* main may still wake the loop: free it after join */
+    (void)loop;
+    return NULL;
+}
+
+int server_run(const struct options *o)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit the mask */
+    signal(SIGPIPE, SIG_IGN);
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = o->threads ? o->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
+    struct worker *ws = calloc(n, sizeof(*ws));
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    int ready = 0;
+    unsigned started = 0;
+    int status = 0;
+    for (unsigned i = 0; i < n; i++) {
+        ws[i] = (struct worker){.id = (int)i, .nworkers = n, .o = o, .ready_mu = &mu, .ready_cv = &cv, .ready_count = &ready};
+        if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0) {
+            fprintf(stderr, "bootstorm: cannot start worker %u: %s\n", i, strerror(errno));
+            status = 1;
+            break;
+        }
+        started++;
+    }
+    pthread_mutex_lock(&mu);
+    while (ready < (int)started)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    for (unsigned i = 0; i < started; i++) {
+        if (ws[i].start_rc < 0) {
+            fprintf(stderr, "bootstorm: %s\n", ws[i].start_err);
+            status = 1;
+            break;
+        }
+    }
+    if (status == 0) {
+        char a[16];
+        snprintf(a, sizeof(a), "%u.%u.%u.%u", o->listen >> 24, (o->listen >> 16) & 255, (o->listen >> 8) & 255,
+                 o->listen & 255);
+        fprintf(stderr, "bootstorm: serving http on %s:%u (%s), %u workers\n", a, o->http_port,
+                o->http_root ? o->http_root : "no root", n);
+        int stops = 0;
+        while (stops < 2) {
+            int sig = 0;
+            if (sigwait(&set, &sig) != 0)
+                continue;
+            if (sig == SIGHUP) {
+                fprintf(stderr, "bootstorm: SIGHUP: nothing to reload in this configuration\n");
+                continue;
+            }
+            stops++;
+            fprintf(stderr, "bootstorm: %s: %s\n", strsignal(sig),
+                    stops == 1 ? "stopping (finishing in-flight responses)" : "stopping now");
+            for (unsigned i = 0; i < started; i++) {
+                if (ws[i].start_rc == 0) {
+                    atomic_store(&ws[i].stopping, stops);
+                    io_loop_wake(ws[i].loop);
+                }
+            }
+            if (stops == 1) {
+                /* wait for the workers to drain, or for a second signal */
+                struct timespec ts = {0, 200 * 1000000};
+                for (;;) {
+                    unsigned running = 0;
+                    for (unsigned i = 0; i < started; i++)
+                        running += ws[i].start_rc == 0 && !atomic_load(&ws[i].done);
+                    if (!running) {
+                        stops = 2;
+                        break;
+                    }
+                    if (sigtimedwait(&set, NULL, &ts) > 0) {
+                        fprintf(stderr, "bootstorm: second signal: stopping now\n");
+                        for (unsigned i = 0; i < started; i++)
+                            if (ws[i].start_rc == 0 && !atomic_load(&ws[i].done)) {
+                                atomic_store(&ws[i].stopping, 2);
+                                io_loop_wake(ws[i].loop);
+                            }
+                        stops = 2;
+                        break;
+                    }
+                }
+            }
+        }
+    } else {
+        for (unsigned i = 0; i < started; i++)
+            if (ws[i].start_rc == 0) {
+                atomic_store(&ws[i].stopping, 2);
+                io_loop_wake(ws[i].loop);
+            }
+    }
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(ws[i].thread, NULL);
+        if (ws[i].start_rc == 0)
+            io_loop_free(ws[i].loop);
+    }
+    free(ws);
+    if (status == 0)
+        fprintf(stderr, "bootstorm: stopped\n");
+    return status;
+}

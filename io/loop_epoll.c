@@ -1,0 +1,260 @@
+/* io/loop_epoll.c — the readiness backend: the same completions as the
+ * io_uring backend, with the syscall made when epoll says the descriptor is
+ * ready.  Level-triggered; at most one reader and one writer op per fd. */
+#include "io/loop_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+static struct ep_fd *slot(struct io_loop *loop, int fd)
+{
+    if (fd >= loop->e.nfds) {
+        int n = loop->e.nfds ? loop->e.nfds : 1024;
+        while (n <= fd)
+            n *= 2;
+        struct ep_fd *f = realloc(loop->e.fds, (size_t)n * sizeof(*f));
+        if (!f)
+            return NULL;
+        memset(f + loop->e.nfds, 0, (size_t)(n - loop->e.nfds) * sizeof(*f));
+        loop->e.fds = f;
+        loop->e.nfds = n;
+    }
+    return &loop->e.fds[fd];
+}
+
+static int update(struct io_loop *loop, int fd, struct ep_fd *s)
+{
+    uint32_t want = (s->rd ? EPOLLIN : 0) | (s->wr ? EPOLLOUT : 0);
+    if (want == s->events)
+        return 0;
+    struct epoll_event ev = {.events = want, .data.fd = fd};
+    int rc;
+    if (!s->events)
+        rc = epoll_ctl(loop->e.epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (!want)
+        rc = epoll_ctl(loop->e.epfd, EPOLL_CTL_DEL, fd, NULL);
+    else
+        rc = epoll_ctl(loop->e.epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (rc < 0)
+        return -errno;
+    s->events = want;
+    return 0;
+}
+
+static int ep_arm(struct io_loop *loop, struct io_op *op)
+{
+    struct ep_fd *s = slot(loop, op->fd);
+    if (!s)
+        return -ENOMEM;
+    if (s->rd)
+        return -EBUSY;
+    s->rd = op;
+    int rc = update(loop, op->fd, s);
+    if (rc)
+        s->rd = NULL;
+    return rc;
+}
+
+static int ep_wait_writable(struct io_loop *loop, struct io_op *op)
+{
+    struct ep_fd *s = slot(loop, op->fd);
+    if (!s)
+        return -ENOMEM;
+    if (s->wr)
+        return -EBUSY;
+    s->wr = op;
+    int rc = update(loop, op->fd, s);
+    if (rc)
+        s->wr = NULL;
+    return rc;
+}
+
+static int try_send(struct io_op *op)
+{
+    ssize_t n = sendmsg(op->fd, &op->msg, op->flags | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EINTR ? -EAGAIN : -errno;
+    return (int)n;
+}
+
+static int ep_send(struct io_loop *loop, struct io_op *op)
+{
+    int n = try_send(op);
+    if (n == -EAGAIN)
+        return ep_wait_writable(loop, op);
+    io_ready(loop, op, n);
+    return 0;
+}
+
+static void ep_cancel(struct io_loop *loop, struct io_op *op)
+{
+    if (op->fd < 0 || op->fd >= loop->e.nfds)
+        return;
+    struct ep_fd *s = &loop->e.fds[op->fd];
+    if (s->rd == op)
+        s->rd = NULL;
+    else if (s->wr == op)
+        s->wr = NULL;
+    else
+        return; /* already on the ready list: it completes with its result */
+    update(loop, op->fd, s);
+    io_ready(loop, op, -ECANCELED);
+}
+
+/* Drop the reader registration: the op has delivered its final completion. */
+static void finish_reader(struct io_loop *loop, struct io_op *op)
+{
+    struct ep_fd *s = &loop->e.fds[op->fd];
+    if (s->rd == op) {
+        s->rd = NULL;
+        update(loop, op->fd, s);
+    }
+}
+
+static void on_readable(struct io_loop *loop, struct io_op *op)
+{
+    /* Bounded work per readiness event, like a multishot op's batch. */
+    for (int i = 0; i < 32 && loop->e.fds[op->fd].rd == op && !op->cancel_requested; i++) {
+        struct io_completion c = {.more = true};
+        if (op->kind == IO_OP_ACCEPT) {
+            int fd = accept4(op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                    return;
+                c.res = -errno; /* EMFILE and friends: report, keep listening */
+                io_deliver(op, &c);
+                return;
+            }
+            c.res = fd;
+            io_deliver(op, &c);
+        } else if (op->kind == IO_OP_RECV) {
+            ssize_t n = recv(op->fd, loop->scratch, loop->cfg.recv_buffer_size, MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+            c.res = n < 0 ? -errno : (int)n;
+            c.buf = loop->scratch;
+            c.len = n > 0 ? (size_t)n : 0;
+            if (n <= 0) {
+                c.more = false;
+                finish_reader(loop, op);
+            }
+            io_deliver(op, &c);
+            if (n <= 0 || (size_t)n < loop->cfg.recv_buffer_size)
+                return; /* drained */
+        } else if (op->kind == IO_OP_RECVMSG) {
+            struct sockaddr_storage peer;
+            char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+            struct iovec iov = {loop->scratch, loop->cfg.recv_buffer_size};
+            struct msghdr m = {.msg_name = &peer, .msg_namelen = sizeof(peer),
+                               .msg_iov = &iov, .msg_iovlen = 1,
+                               .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+            ssize_t n = recvmsg(op->fd, &m, MSG_DONTWAIT);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    return;
+                /* ICMP errors surface here on UDP; they are not fatal */
+                if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)
+                    continue;
+                c.res = -errno;
+                c.more = false;
+                finish_reader(loop, op);
+                io_deliver(op, &c);
+                return;
+            }
+            c.res = (int)n;
+            c.buf = loop->scratch;
+            c.len = (size_t)n;
+            c.peer = &peer;
+            c.peer_len = m.msg_namelen;
+            c.truncated = (m.msg_flags & MSG_TRUNC) != 0;
+            if (c.truncated)
+                loop->stats.truncated++;
+            for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+                if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+                    struct in_pktinfo pi;
+                    memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+                    c.ifindex = pi.ipi_ifindex;
+                    c.local = pi.ipi_spec_dst;
+                }
+            }
+            io_deliver(op, &c);
+        }
+    }
+}
+
+static void on_writable(struct io_loop *loop, struct io_op *op)
+{
+    int n = op->kind == IO_OP_SENDFILE ? io_try_sendfile(op) : try_send(op);
+    if (n == -EAGAIN)
+        return;
+    struct ep_fd *s = &loop->e.fds[op->fd];
+    s->wr = NULL;
+    update(loop, op->fd, s);
+    io_ready(loop, op, n);
+}
+
+static int ep_wait(struct io_loop *loop, int timeout_ms)
+{
+    struct epoll_event evs[256];
+    int n = epoll_wait(loop->e.epfd, evs, 256, timeout_ms);
+    if (n < 0)
+        return -errno;
+    loop->now_ms = io_mono_ms(); /* callbacks below may arm timers */
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == loop->wake_fd) {
+            uint64_t v;
+            ssize_t r = read(fd, &v, sizeof(v));
+            (void)r;
+            continue;
+        }
+        struct ep_fd *s = &loop->e.fds[fd];
+        uint32_t ev = evs[i].events;
+        if (s->wr && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            on_writable(loop, s->wr);
+        if (s->rd && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+            on_readable(loop, s->rd);
+    }
+    return 0;
+}
+
+static void ep_destroy(struct io_loop *loop)
+{
+    close(loop->e.epfd);
+    free(loop->e.fds);
+}
+
+static const struct io_backend_ops epoll_ops = {
+    .arm = ep_arm,
+    .send = ep_send,
+    .wait_writable = ep_wait_writable,
+    .cancel = ep_cancel,
+    .wait = ep_wait,
+    .destroy = ep_destroy,
+};
+
+int io_epoll_backend_init(struct io_loop *loop, char *why, size_t why_len)
+{
+    loop->e.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->e.epfd < 0)
+        return -errno;
+    loop->scratch = malloc(loop->cfg.recv_buffer_size);
+    if (!loop->scratch) {
+        close(loop->e.epfd);
+        return -ENOMEM;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = loop->wake_fd};
+    if (epoll_ctl(loop->e.epfd, EPOLL_CTL_ADD, loop->wake_fd, &ev) < 0) {
+        int e = -errno;
+        close(loop->e.epfd);
+        return e;
+    }
+    loop->backend = IO_BACKEND_EPOLL;
+    loop->ops = &epoll_ops;
+    (void)why;
+    (void)why_len;
+    return 0;
+}

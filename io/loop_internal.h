@@ -1,0 +1,74 @@
+/* io/loop_internal.h — shared between io/loop.c and its two backends; not public. */
+#ifndef BOOTSTORM_IO_LOOP_INTERNAL_H
+#define BOOTSTORM_IO_LOOP_INTERNAL_H
+
+#include "io/loop.h"
+#include <liburing.h>
+#include <stdatomic.h>
+
+struct io_backend_ops {
+    int (*arm)(struct io_loop *loop, struct io_op *op);      /* accept/recv/recvmsg */
+    int (*send)(struct io_loop *loop, struct io_op *op);
+    int (*wait_writable)(struct io_loop *loop, struct io_op *op); /* for sendfile */
+    void (*cancel)(struct io_loop *loop, struct io_op *op);
+    int (*wait)(struct io_loop *loop, int timeout_ms);       /* reap + dispatch */
+    void (*destroy)(struct io_loop *loop);
+};
+
+struct ep_fd {            /* epoll: who waits on a descriptor */
+    struct io_op *rd, *wr;
+    uint32_t events;
+};
+
+struct io_loop {
+    enum io_backend backend;
+    const struct io_backend_ops *ops;
+    struct io_loop_config cfg;
+    uint64_t now_ms;
+    atomic_bool stop;
+    int wake_fd;              /* eventfd */
+    uint64_t wake_buf;
+    void (*idle_fn)(void *);
+    void *idle_arg;
+    struct io_op *ready_head, *ready_tail; /* completions to deliver next turn */
+    struct io_timer **heap;   /* 1-based min-heap of armed timers */
+    uint32_t heap_len, heap_cap;
+    struct io_loop_stats stats;
+    char *scratch;            /* epoll: receive buffer */
+    union {
+        struct {
+            struct io_uring ring;
+            struct io_uring_buf_ring *br;
+            size_t br_bytes;
+            char *bufs;
+            unsigned nbufs, buf_size, pending_returns;
+            struct io_op wake_op;
+            bool starved; /* ENOBUFS seen: re-arm ops once buffers return */
+            struct io_op *starved_head;
+        } u;
+        struct {
+            int epfd;
+            struct ep_fd *fds;
+            int nfds;
+        } e;
+    };
+};
+
+/* Monotonic clock in milliseconds.  The backends refresh loop->now_ms with it
+ * right after they wake, because they deliver completions from inside wait():
+ * a timer armed there must count from the wake-up, not from the start of the
+ * turn (which can be up to a second earlier). */
+uint64_t io_mono_ms(void);
+/* Queue an op's completion for the next turn (both backends). */
+void io_ready(struct io_loop *loop, struct io_op *op, int res);
+/* Deliver a completion to its callback. */
+void io_deliver(struct io_op *op, const struct io_completion *c);
+/* sendfile(2) attempt for a queued op: returns bytes, or -errno (-EAGAIN to wait). */
+int io_try_sendfile(struct io_op *op);
+
+int io_uring_backend_init(struct io_loop *loop, char *why, size_t why_len);
+int io_epoll_backend_init(struct io_loop *loop, char *why, size_t why_len);
+
+#define IO_WAKE_TAG ((uint64_t)1) /* user_data of the eventfd read */
+
+#endif

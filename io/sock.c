@@ -1,0 +1,140 @@
+/* io/sock.c — socket set-up helpers. */
+#include "io/sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int fail(int fd, const char *what, uint32_t addr, uint16_t port, char *err, size_t errlen)
+{
+    int e = errno;
+    char a[INET_ADDRSTRLEN];
+    struct in_addr ia = {addr};
+    inet_ntop(AF_INET, &ia, a, sizeof(a));
+    snprintf(err, errlen, "%s %s:%u: %s", what, a, port, strerror(e));
+    if (fd >= 0)
+        close(fd);
+    return -e;
+}
+
+int sock_tcp_listen(uint32_t addr, uint16_t port, int backlog, bool reuseport, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(-1, "socket", addr, port, err, errlen);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        return fail(fd, "SO_REUSEPORT", addr, port, err, errlen);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return fail(fd, "bind tcp", addr, port, err, errlen);
+    if (listen(fd, backlog) < 0)
+        return fail(fd, "listen", addr, port, err, errlen);
+    return fd;
+}
+
+static int udp_socket(const struct sock_udp_opts *o, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(-1, "socket udp", 0, 0, err, errlen);
+    int one = 1;
+    if (o && o->reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (o && o->broadcast)
+        setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
+    if (o && o->pktinfo)
+        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+    if (o && o->rcvbuf)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof(o->rcvbuf));
+    if (o && o->sndbuf)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(o->sndbuf));
+    if (o && o->ifname && *o->ifname &&
+        setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->ifname, (socklen_t)strlen(o->ifname)) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "SO_BINDTODEVICE %s: %s", o->ifname, strerror(e));
+        close(fd);
+        return -e;
+    }
+    /* Large datagrams must not be dropped for path MTU reasons on a LAN. */
+    int pmtu = IP_PMTUDISC_DONT;
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+    return fd;
+}
+
+int sock_udp_bind(uint32_t addr, uint16_t port, const struct sock_udp_opts *o, char *err, size_t errlen)
+{
+    int fd = udp_socket(o, err, errlen);
+    if (fd < 0)
+        return fd;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return fail(fd, "bind udp", addr, port, err, errlen);
+    return fd;
+}
+
+int sock_udp_bind_range(uint32_t addr, uint16_t lo, uint16_t hi, uint16_t *hint, const struct sock_udp_opts *o,
+                        char *err, size_t errlen)
+{
+    if (!lo && !hi)
+        return sock_udp_bind(addr, 0, o, err, errlen);
+    int fd = udp_socket(o, err, errlen);
+    if (fd < 0)
+        return fd;
+    unsigned span = (unsigned)hi - lo + 1;
+    unsigned start = hint ? *hint : 0;
+    for (unsigned i = 0; i < span; i++) {
+        uint16_t port = (uint16_t)(lo + (start + i) % span);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr};
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            if (hint)
+                *hint = (uint16_t)((start + i + 1) % span);
+            return fd;
+        }
+        if (errno != EADDRINUSE)
+            return fail(fd, "bind udp", addr, port, err, errlen);
+    }
+    snprintf(err, errlen, "no free UDP port in %u-%u", lo, hi);
+    close(fd);
+    return -EADDRINUSE;
+}
+
+int sock_local_port(int fd)
+{
+    struct sockaddr_in sa;
+    socklen_t l = sizeof(sa);
+    if (getsockname(fd, (struct sockaddr *)&sa, &l) < 0)
+        return -errno;
+    return ntohs(sa.sin_port);
+}
+
+int sock_set_nodelay(int fd)
+{
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+bool sock_parse_ipv4(const char *s, uint32_t *addr_be)
+{
+    struct in_addr ia;
+    if (inet_pton(AF_INET, s, &ia) != 1)
+        return false;
+    *addr_be = ia.s_addr;
+    return true;
+}
+
+const char *sock_addr_str(const void *sa, char *out, size_t outlen)
+{
+    const struct sockaddr_in *in = sa;
+    char a[INET_ADDRSTRLEN] = "?";
+    if (in && in->sin_family == AF_INET)
+        inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+    snprintf(out, outlen, "%s:%u", a, in ? ntohs(in->sin_port) : 0);
+    return out;
+}

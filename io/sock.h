@@ -1,0 +1,35 @@
+/* io/sock.h — socket set-up helpers: listeners, UDP endpoints and their options.
+ * No protocol knowledge: callers pass ports and addresses. */
+#ifndef BOOTSTORM_IO_SOCK_H
+#define BOOTSTORM_IO_SOCK_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sock_udp_opts {
+    bool reuseport;     /* SO_REUSEPORT: one socket per worker on the same port */
+    bool broadcast;     /* SO_BROADCAST: may send to 255.255.255.255 */
+    bool pktinfo;       /* IP_PKTINFO: learn the receiving interface and address */
+    const char *ifname; /* SO_BINDTODEVICE when set */
+    int rcvbuf, sndbuf; /* bytes; 0 = leave the kernel default */
+};
+
+/* TCP listener on addr:port (addr in network order; INADDR_ANY for all),
+ * non-blocking, SO_REUSEADDR, SO_REUSEPORT when asked.  Returns fd or -errno;
+ * `err` gets one line on failure. */
+int sock_tcp_listen(uint32_t addr, uint16_t port, int backlog, bool reuseport, char *err, size_t errlen);
+/* UDP socket bound to addr:port (port 0: the kernel picks; see sock_local_port). */
+int sock_udp_bind(uint32_t addr, uint16_t port, const struct sock_udp_opts *o, char *err, size_t errlen);
+/* UDP socket bound to a port within [lo, hi] (both 0: ephemeral). */
+int sock_udp_bind_range(uint32_t addr, uint16_t lo, uint16_t hi, uint16_t *hint, const struct sock_udp_opts *o,
+                        char *err, size_t errlen);
+int sock_local_port(int fd);
+int sock_set_nodelay(int fd);
+/* Parse dotted IPv4 into network order; false on anything else. */
+bool sock_parse_ipv4(const char *s, uint32_t *addr_be);
+/* Format a sockaddr as "a.b.c.d:port" into out (at least 48 bytes). */
+const char *sock_addr_str(const void *sa, char *out, size_t outlen);
+
+#endif

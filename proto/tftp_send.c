@@ -1,0 +1,193 @@
+/* proto/tftp_send.c — TFTP read-transfer sender state machine.  Rules in tftp_send.h. */
+#include "proto/tftp_send.h"
+
+#include <string.h>
+
+enum tftp_result tftp_send_init(struct tftp_send *s, const struct tftp_send_config *cfg)
+{
+    memset(s, 0, sizeof *s);
+    struct tftp_send_config c = *cfg;
+    if (c.rto_ms == 0)
+        c.rto_ms = TFTP_SEND_RTO_MS;
+    if (c.rto_max_ms == 0)
+        c.rto_max_ms = c.rto_ms > TFTP_SEND_RTO_MAX_MS ? c.rto_ms : TFTP_SEND_RTO_MAX_MS;
+    if (c.retries == 0)
+        c.retries = TFTP_SEND_RETRIES;
+    if (c.blksize < TFTP_BLKSIZE_MIN || c.blksize > TFTP_BLKSIZE_MAX || c.window < 1 ||
+        c.window > TFTP_WINDOWSIZE_MAX || c.rto_max_ms < c.rto_ms)
+        return TFTP_EINVAL;
+    s->cfg = c;
+    s->nblocks = c.size / c.blksize + 1;
+    s->rto_ms = c.rto_ms;
+    s->outcome = TFTP_SEND_RUNNING;
+    return TFTP_OK;
+}
+
+static void reset_act(const struct tftp_send *s, struct tftp_send_actions *act)
+{
+    memset(act, 0, sizeof *act);
+    act->timer = TFTP_SEND_TIMER_KEEP;
+    act->outcome = s->outcome;
+}
+
+static void arm(const struct tftp_send *s, struct tftp_send_actions *act)
+{
+    act->timer = TFTP_SEND_TIMER_ARM;
+    act->timer_ms = s->rto_ms;
+}
+
+static void finish(struct tftp_send *s, enum tftp_send_outcome o, struct tftp_send_actions *act)
+{
+    s->outcome = o;
+    act->outcome = o;
+    act->timer = TFTP_SEND_TIMER_STOP;
+    act->timer_ms = 0;
+}
+
+/* Sends from block `from` up to a full window past `acked`; from may be <= sent_hi
+ * (a resend). */
+static void send_window(struct tftp_send *s, uint64_t from, struct tftp_send_actions *act)
+{
+    uint64_t hi = s->acked + s->cfg.window;
+    if (hi > s->nblocks)
+        hi = s->nblocks;
+    if (from > hi)
+        return;
+    act->first = from;
+    act->count = hi - from + 1;
+    s->blocks_sent += act->count;
+    if (from <= s->sent_hi)
+        s->blocks_resent += (s->sent_hi < hi ? s->sent_hi : hi) - from + 1;
+    if (hi > s->sent_hi)
+        s->sent_hi = hi;
+}
+
+static void progress(struct tftp_send *s)
+{
+    s->tries = 0;
+    s->idle_ms = 0;
+    s->rto_ms = s->cfg.rto_ms;
+}
+
+void tftp_send_start(struct tftp_send *s, struct tftp_send_actions *act)
+{
+    reset_act(s, act);
+    if (s->started) {
+        act->note = TFTP_SEND_NOTE_IGNORED;
+        return;
+    }
+    s->started = true;
+    if (s->cfg.oack) {
+        s->oack_pending = true;
+        act->send_oack = true;
+    } else {
+        send_window(s, 1, act);
+    }
+    arm(s, act);
+}
+
+void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_actions *act)
+{
+    reset_act(s, act);
+    if (!s->started || s->outcome != TFTP_SEND_RUNNING) {
+        act->note = TFTP_SEND_NOTE_IGNORED;
+        return;
+    }
+    if (s->oack_pending) {
+        if (block != 0) {
+            s->dup_acks++;
+            act->note = TFTP_SEND_NOTE_FUTURE_ACK; /* no DATA sent yet */
+            return;
+        }
+        s->oack_pending = false;
+        progress(s);
+        act->note = TFTP_SEND_NOTE_PROGRESS;
+        send_window(s, 1, act);
+        arm(s, act);
+        return;
+    }
+    /* Map the 16-bit number to the block at distance d above acked. */
+    uint16_t d = (uint16_t)(block - (uint16_t)s->acked);
+    uint64_t k = s->acked + d;
+    if (d == 0 || k > s->sent_hi) {
+        s->dup_acks++;
+        if (d == 0)
+            act->note = TFTP_SEND_NOTE_DUP_ACK;
+        else if ((uint16_t)((uint16_t)s->acked - block) <= 32768)
+            act->note = TFTP_SEND_NOTE_OLD_ACK;
+        else
+            act->note = TFTP_SEND_NOTE_FUTURE_ACK;
+        return;
+    }
+    act->note = k < s->sent_hi ? TFTP_SEND_NOTE_GAP : TFTP_SEND_NOTE_PROGRESS;
+    s->acked = k;
+    progress(s);
+    if (k == s->nblocks) {
+        finish(s, TFTP_SEND_DONE, act);
+        return;
+    }
+    send_window(s, k + 1, act);
+    arm(s, act);
+}
+
+void tftp_send_on_timeout(struct tftp_send *s, struct tftp_send_actions *act)
+{
+    reset_act(s, act);
+    if (!s->started || s->outcome != TFTP_SEND_RUNNING) {
+        act->note = TFTP_SEND_NOTE_IGNORED;
+        return;
+    }
+    s->timeouts++;
+    s->idle_ms += s->rto_ms;
+    s->tries++;
+    uint64_t min_idle = (uint64_t)s->cfg.client_timeout_s * 2000;
+    if (s->tries > s->cfg.retries && s->idle_ms >= min_idle) {
+        bool all_sent = !s->oack_pending && s->sent_hi == s->nblocks;
+        finish(s, all_sent ? TFTP_SEND_DONE_UNACKED : TFTP_SEND_TIMEOUT, act);
+        return;
+    }
+    act->note = TFTP_SEND_NOTE_RETRANSMIT;
+    if (s->oack_pending)
+        act->send_oack = true;
+    else
+        send_window(s, s->acked + 1, act);
+    s->rto_ms = s->rto_ms > s->cfg.rto_max_ms / 2 ? s->cfg.rto_max_ms : s->rto_ms * 2;
+    arm(s, act);
+}
+
+void tftp_send_on_error(struct tftp_send *s, uint16_t code, struct tftp_send_actions *act)
+{
+    reset_act(s, act);
+    if (s->outcome != TFTP_SEND_RUNNING) {
+        act->note = TFTP_SEND_NOTE_IGNORED;
+        return;
+    }
+    s->error_code = code;
+    finish(s, TFTP_SEND_ABORTED, act);
+}
+
+uint64_t tftp_send_block_offset(const struct tftp_send *s, uint64_t k)
+{
+    if (k == 0 || k > s->nblocks)
+        return s->cfg.size;
+    return (k - 1) * s->cfg.blksize;
+}
+
+uint32_t tftp_send_block_len(const struct tftp_send *s, uint64_t k)
+{
+    uint64_t off = tftp_send_block_offset(s, k);
+    uint64_t left = s->cfg.size - off;
+    return (uint32_t)(left < s->cfg.blksize ? left : s->cfg.blksize);
+}
+
+const char *tftp_send_outcome_str(enum tftp_send_outcome o)
+{
+    switch (o) {
+    case TFTP_SEND_RUNNING: return "running";
+    case TFTP_SEND_DONE: return "done";
+    case TFTP_SEND_DONE_UNACKED: return "completed, final ACK missing";
+    case TFTP_SEND_ABORTED: return "client aborted";
+    case TFTP_SEND_TIMEOUT: return "timed out";
+    }
+    return "?";
+}

@@ -1,0 +1,140 @@
+/* proto/tftp_send.h — the sending side of one TFTP read transfer as a pure state
+ * machine: events in (start, ACK, timeout, ERROR), actions out (send OACK, send
+ * DATA blocks first..first+count-1, arm/stop the timer, outcome).  No I/O, no clock:
+ * the caller owns the socket and the timer and builds DATA packets from
+ * tftp_send_block_offset/len.
+ *
+ * Blocks are numbered internally from 1 as 64-bit indices; on the wire block k is
+ * (uint16_t)k, so block 65536 goes out as 0 (the rollover clients expect).  The
+ * transfer has size / blksize + 1 blocks: the last one is short, and is empty when
+ * the size is an exact multiple of blksize (RFC 1350 §6), so a 0-byte file is one
+ * empty DATA 1.
+ *
+ * Rules:
+ * - Window (RFC 7440): at most `window` blocks beyond the highest acknowledged one
+ *   are outstanding: sent_hi == min(acked + window, nblocks) while sending.
+ * - A new ACK k (acked < k <= sent_hi) slides the window: blocks k+1 .. k+window are
+ *   sent, so when k < sent_hi (the ACK shows a gap: the client lost or reordered
+ *   block k+1) the missing blocks are resent at once instead of after a timeout
+ *   (RFC 7440 §4: the sender restarts the window after the acknowledged block).
+ * - A duplicate or old ACK causes nothing: answering it would double every packet
+ *   from then on (sorcerer's apprentice, RFC 1123 §4.2.3.1).  Loss is repaired by
+ *   the gap rule above and by our own timer.
+ * - An ACK beyond anything sent is ignored.  16-bit ACK numbers are mapped to the
+ *   block at distance (n - acked) mod 65536 above `acked`; window <= 32767 keeps
+ *   that unambiguous across rollover.
+ * - While an OACK is outstanding only ACK 0 moves on (RFC 2347).
+ * - Timeout: resend the OACK or the whole outstanding window from the oldest
+ *   unacknowledged block; the timeout doubles up to rto_max_ms.  Any progress resets
+ *   the count and the timeout.
+ * - Timers are milliseconds (200 ms by default, not the 1-5 s of other servers: a
+ *   lost block on a LAN should cost a fraction of a second).  The client's RFC 2349
+ *   timeout option (whole seconds) does NOT delay our first resend — an early
+ *   resend costs a duplicate the client ignores, a late one stalls the boot; it
+ *   only raises the give-up time: we keep trying until `retries` timeouts have
+ *   passed AND at least 2 x client_timeout_s without progress, so the client has
+ *   had the chance to retransmit its ACK at least once.
+ * - ERROR from the client ends the transfer at once (TFTP_SEND_ABORTED, not a
+ *   failure): OVMF sends ERROR 8 right after the OACK when it only wanted tsize.
+ * - The final ACK may be lost and the client gone (RFC 1350 leaves it to dally).
+ *   When retries run out after the final block has been sent, the outcome is
+ *   TFTP_SEND_DONE_UNACKED ("completed, final ACK missing"), distinct from both
+ *   success and failure: tolerated like dnsmasq does, but visible in the logs.  With
+ *   a window the client may also have died inside the final window; `acked` tells
+ *   how far it was confirmed.
+ */
+#ifndef BOOTSTORM_PROTO_TFTP_SEND_H
+#define BOOTSTORM_PROTO_TFTP_SEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/tftp.h"
+
+#define TFTP_SEND_RTO_MS 200      /* default first retransmission timeout */
+#define TFTP_SEND_RTO_MAX_MS 3200 /* default backoff cap */
+#define TFTP_SEND_RETRIES 6       /* default timeouts in a row before giving up */
+
+enum tftp_send_outcome {
+    TFTP_SEND_RUNNING = 0,
+    TFTP_SEND_DONE,         /* the final block was acknowledged */
+    TFTP_SEND_DONE_UNACKED, /* all blocks sent, final ACK never came: completed, unconfirmed */
+    TFTP_SEND_ABORTED,      /* the client sent ERROR (error_code): ended, not a failure */
+    TFTP_SEND_TIMEOUT,      /* failed: retries ran out before the final block was sent */
+};
+
+enum tftp_send_timer {
+    TFTP_SEND_TIMER_KEEP = 0, /* leave the running timer as it is */
+    TFTP_SEND_TIMER_ARM,      /* (re)arm it to fire in timer_ms */
+    TFTP_SEND_TIMER_STOP,     /* the transfer is over */
+};
+
+/* What the event was, for counters and tests. */
+enum tftp_send_note {
+    TFTP_SEND_NOTE_NONE = 0,
+    TFTP_SEND_NOTE_PROGRESS,   /* new ACK, window slid (or OACK acknowledged) */
+    TFTP_SEND_NOTE_GAP,        /* new ACK short of sent_hi: missing blocks resent now */
+    TFTP_SEND_NOTE_DUP_ACK,    /* ACK of the highest acknowledged block again: ignored */
+    TFTP_SEND_NOTE_OLD_ACK,    /* ACK below that: ignored */
+    TFTP_SEND_NOTE_FUTURE_ACK, /* ACK of a block never sent: ignored */
+    TFTP_SEND_NOTE_RETRANSMIT, /* timeout: resent */
+    TFTP_SEND_NOTE_IGNORED,    /* event before start or after the end */
+};
+
+struct tftp_send_config {
+    uint64_t size;             /* bytes to send (netascii: the converted size) */
+    uint32_t blksize;          /* TFTP_BLKSIZE_MIN..TFTP_BLKSIZE_MAX */
+    uint32_t window;           /* 1..TFTP_WINDOWSIZE_MAX */
+    bool oack;                 /* start with an OACK, acknowledged by ACK 0 */
+    uint32_t rto_ms;           /* first retransmission timeout; 0 = TFTP_SEND_RTO_MS */
+    uint32_t rto_max_ms;       /* backoff cap; 0 = TFTP_SEND_RTO_MAX_MS */
+    uint32_t retries;          /* retransmissions before giving up; 0 = TFTP_SEND_RETRIES */
+    uint32_t client_timeout_s; /* negotiated RFC 2349 timeout, 0 if none */
+};
+
+struct tftp_send_actions {
+    bool send_oack;
+    uint64_t first; /* send DATA blocks first .. first + count - 1, in order */
+    uint64_t count; /* 0: no DATA */
+    enum tftp_send_timer timer;
+    uint32_t timer_ms;
+    enum tftp_send_outcome outcome; /* the transfer's outcome after this event */
+    enum tftp_send_note note;
+};
+
+/* Transfer state.  Read the fields freely; change them only through the functions. */
+struct tftp_send {
+    struct tftp_send_config cfg; /* with defaults filled in */
+    uint64_t nblocks;            /* size / blksize + 1 */
+    uint64_t acked;              /* highest block acknowledged (0: none) */
+    uint64_t sent_hi;            /* highest block sent (0: none) */
+    bool started;
+    bool oack_pending;
+    enum tftp_send_outcome outcome;
+    uint16_t error_code;  /* the client's code when ABORTED */
+    uint32_t rto_ms;      /* current retransmission timeout */
+    uint32_t tries;       /* timeouts since the last progress */
+    uint64_t idle_ms;     /* timer time since the last progress */
+    /* counters for the transfer's log line */
+    uint64_t blocks_sent; /* DATA packets requested, retransmissions included */
+    uint64_t blocks_resent;
+    uint32_t timeouts;
+    uint32_t dup_acks; /* duplicate, old and future ACKs ignored */
+};
+
+/* TFTP_EINVAL if blksize or window is out of range or rto_max_ms < rto_ms. */
+enum tftp_result tftp_send_init(struct tftp_send *s, const struct tftp_send_config *cfg);
+/* First event: sends the OACK, or the first window of DATA. */
+void tftp_send_start(struct tftp_send *s, struct tftp_send_actions *act);
+void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_actions *act);
+void tftp_send_on_timeout(struct tftp_send *s, struct tftp_send_actions *act);
+void tftp_send_on_error(struct tftp_send *s, uint16_t code, struct tftp_send_actions *act);
+
+/* Block k (1..nblocks) covers bytes [offset, offset + len) of the stream. */
+uint64_t tftp_send_block_offset(const struct tftp_send *s, uint64_t k);
+uint32_t tftp_send_block_len(const struct tftp_send *s, uint64_t k);
+static inline uint16_t tftp_send_block_wire(uint64_t k) { return (uint16_t)k; }
+
+const char *tftp_send_outcome_str(enum tftp_send_outcome o);
+
+#endif

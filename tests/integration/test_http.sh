@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# HTTP against the real server on loopback, with curl and a raw-socket client.
+# backends: both
+. "$(dirname "$0")/lib.sh"
+
+ROOT=$WORK/root; mkdir -p "$WORK/state"
+mkdir -p "$ROOT/images" "$ROOT/Packages" "$ROOT/dir" "$ROOT/.hidden"
+head -c 3000 /dev/urandom >"$ROOT/ks.cfg"
+head -c $((5*1024*1024+7)) /dev/urandom >"$ROOT/images/install.img"
+echo "[general]" >"$ROOT/.treeinfo"
+echo "c++" >"$ROOT/Packages/gcc-c++-12.rpm"
+echo "index" >"$ROOT/dir/index.html"
+echo "efi" >"$ROOT/bootx64.efi"
+echo "secret" >"$WORK/outside.txt"
+ln -s "$WORK/outside.txt" "$ROOT/escape"
+ln -s ks.cfg "$ROOT/inside-link"
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+start_server --listen 127.0.0.1 --http-port "$PORT" --http-root "$ROOT" --threads 2 \
+  --http-idle-timeout 2 --http-header-timeout 3 --state-dir "$WORK/state" || exit 1
+
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+
+# raw REQUEST_BYTES (printf format) → the response bytes, reading until close or 3 s
+raw() {
+  python3 - "$PORT" "$1" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+s.settimeout(3)
+out = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        out += d
+except socket.timeout:
+    pass
+sys.stdout.write(out.decode("latin-1"))
+PY
+}
+
+t_get_small_and_large() {
+  curl -sf "$URL/ks.cfg" -o "$WORK/a" && cmp "$WORK/a" "$ROOT/ks.cfg"
+  curl -sf "$URL/images/install.img" -o "$WORK/b" && cmp "$WORK/b" "$ROOT/images/install.img"
+}
+t_head_has_length_and_type() {
+  h=$(curl -sfI "$URL/bootx64.efi")
+  echo "$h" | grep -qi '^content-length: 4' || fail "no length: $h"
+  echo "$h" | grep -qi '^content-type: application/efi' || fail "no efi type: $h"
+  h=$(curl -sfI "$URL/images/install.img")
+  echo "$h" | grep -qi "^content-length: $((5*1024*1024+7))" || fail "length: $h"
+}
+t_range_forms() {
+  curl -sf -r 100-199 "$URL/images/install.img" -o "$WORK/r1"
+  cmp "$WORK/r1" <(tail -c +101 "$ROOT/images/install.img" | head -c 100)
+  curl -sf -r -50 "$URL/images/install.img" -o "$WORK/r2"
+  cmp "$WORK/r2" <(tail -c 50 "$ROOT/images/install.img")
+  curl -sf -r 5242800- "$URL/images/install.img" -o "$WORK/r3"
+  cmp "$WORK/r3" <(tail -c +5242801 "$ROOT/images/install.img")
+  h=$(curl -s -D - -o /dev/null -r 100-199 "$URL/images/install.img")
+  echo "$h" | grep -q '^HTTP/1.1 206' || fail "$h"
+  echo "$h" | grep -qi "^content-range: bytes 100-199/$((5*1024*1024+7))" || fail "$h"
+}
+t_range_unsatisfiable_416() {
+  h=$(curl -s -D - -o /dev/null -r 99999999- "$URL/images/install.img")
+  echo "$h" | grep -q '^HTTP/1.1 416' || fail "$h"
+  echo "$h" | grep -qi "^content-range: bytes \*/$((5*1024*1024+7))" || fail "$h"
+}
+t_not_modified_304() {
+  etag=$(curl -sfI "$URL/ks.cfg" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')
+  [ -n "$etag" ] || fail "no etag"
+  expect_eq "if-none-match" "$(code -H "If-None-Match: $etag" "$URL/ks.cfg")" 304
+  lm=$(curl -sfI "$URL/ks.cfg" | awk -F': ' 'tolower($1)=="last-modified"{print $2}' | tr -d '\r')
+  expect_eq "if-modified-since" "$(code -H "If-Modified-Since: $lm" "$URL/ks.cfg")" 304
+  expect_eq "old date" "$(code -H "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT" "$URL/ks.cfg")" 200
+}
+t_keepalive_reuses_connection() {
+  out=$(curl -sv "$URL/ks.cfg" "$URL/.treeinfo" -o /dev/null -o /dev/null 2>&1)
+  echo "$out" | grep -qi 're-using existing connection' || fail "no reuse"
+}
+t_pipelined_requests() {
+  out=$(raw 'GET /.treeinfo HTTP/1.1\r\nHost: x\r\n\r\nHEAD /.treeinfo HTTP/1.1\r\nHost: x\r\n\r\nGET /Packages/gcc-c++-12.rpm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  n=$(printf '%s' "$out" | grep -ao 'HTTP/1.1 200 OK' | wc -l)
+  expect_eq "pipelined 200s" "$n" 3
+  echo "$out" | tail -n1 | grep -q 'c++' || fail "last body missing"
+}
+t_dotfiles_and_plus_served() {
+  expect_eq ".treeinfo" "$(code "$URL/.treeinfo")" 200
+  expect_eq "gcc-c++" "$(code "$URL/Packages/gcc-c++-12.rpm")" 200
+  expect_eq "query ignored" "$(code "$URL/ks.cfg?x=1")" 200
+}
+t_traversal_refused() {
+  for p in '/../outside.txt' '/%2e%2e/outside.txt' '/%2E%2e/%2e%2e/etc/passwd' '/%252e%252e/outside.txt' \
+           '/images/../../outside.txt' '/ks.cfg%00.txt' '/escape'; do
+    c=$(curl -s --path-as-is -o "$WORK/t" -w '%{http_code}' "$URL$p")
+    case "$c" in 400|403|404) ;; *) fail "$p gave $c";; esac
+    ! grep -q secret "$WORK/t" || fail "$p leaked the file"
+  done
+  expect_eq "symlink inside root" "$(code "$URL/inside-link")" 200
+  server_alive || fail "server died"
+}
+t_directory_redirect_and_no_listing() {
+  h=$(curl -s -D - -o /dev/null "$URL/dir")
+  echo "$h" | grep -q '^HTTP/1.1 301' || fail "$h"
+  echo "$h" | grep -qi '^location: /dir/' || fail "$h"
+  expect_eq "index.html" "$(curl -s "$URL/dir/")" index
+  expect_eq "no listing" "$(code "$URL/images/")" 403
+  expect_eq "missing" "$(code "$URL/nope")" 404
+}
+t_oversized_headers_rejected() {
+  big=$(head -c 20000 /dev/zero | tr '\0' a)
+  c=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "$URL/ks.cfg")
+  case "$c" in 431|400|413) ;; *) fail "got $c";; esac
+  long=$(head -c 9000 /dev/zero | tr '\0' a)
+  c=$(curl -s -o /dev/null -w '%{http_code}' "$URL/$long")
+  case "$c" in 414|431|400) ;; *) fail "long uri got $c";; esac
+  expect_eq "still up" "$(code "$URL/ks.cfg")" 200
+}
+t_bad_requests() {
+  out=$(raw 'GARBAGE\r\n\r\n'); echo "$out" | grep -q '^HTTP/1.1 400' || fail "garbage: $out"
+  out=$(raw 'GET / HTTP/2.0\r\n\r\n'); echo "$out" | grep -q '^HTTP/1.1 505' || fail "version: $out"
+  out=$(raw 'DELETE /ks.cfg HTTP/1.1\r\nHost: x\r\n\r\n'); echo "$out" | grep -qE '^HTTP/1.1 (405|501)' || fail "$out"
+}
+t_idle_connection_closed() {
+  # a connection that sends nothing is closed after --http-idle-timeout (2 s)
+  python3 - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(6); t = time.time()
+assert s.recv(1) == b"", "expected close"
+assert 1.5 < time.time() - t < 5, time.time() - t
+PY
+}
+t_header_trickle_deadline() {
+  # one byte a second does not hold the connection past --http-header-timeout (3 s)
+  python3 - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+t = time.time(); closed = False
+for ch in b"GET /ks.cfg HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 20:
+    try:
+        s.send(bytes([ch]))
+    except OSError:
+        closed = True; break
+    s.settimeout(0.9)
+    try:
+        if s.recv(1) == b"": closed = True; break
+    except socket.timeout:
+        pass
+    if time.time() - t > 8: break
+assert closed, "trickle kept the connection open"
+assert time.time() - t < 6, time.time() - t
+PY
+}
+t_1gib_file_checksum() {
+  dd if=/dev/urandom of="$ROOT/images/big.img" bs=1M count=1024 status=none
+  want=$(sha256sum <"$ROOT/images/big.img" | cut -d' ' -f1)
+  got=$(curl -sf "$URL/images/big.img" | sha256sum | cut -d' ' -f1)
+  rm -f "$ROOT/images/big.img"
+  expect_eq "sha256" "$got" "$want"
+}
+t_many_parallel_downloads() {
+  for i in $(seq 1 40); do curl -sf "$URL/images/install.img" -o "$WORK/p$i" & done
+  wait
+  for i in $(seq 1 40); do cmp -s "$WORK/p$i" "$ROOT/images/install.img" || fail "download $i differs"; done
+  rm -f "$WORK"/p*
+}
+t_zz_graceful_stop() {
+  # a download in flight when SIGTERM arrives still completes
+  curl -sf --limit-rate 2M "$URL/images/install.img" -o "$WORK/g" & cpid=$!
+  sleep 0.5
+  kill -TERM "$SERVER_PID"
+  wait $cpid || fail "download cut by the stop"
+  cmp "$WORK/g" "$ROOT/images/install.img"
+  for i in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "$SERVER_PID" 2>/dev/null || fail "server still running"
+  grep -q "stopped" "$WORK/server.log" || fail "no stop line"
+  SERVER_PID=""
+}
+run_suite http
