@@ -458,7 +458,8 @@ static void conn_process(struct conn *c)
         return;
     }
     struct http_request req;
-    static const struct http_limits lim = {HEAD_BUF, HEAD_BUF, HTTP_MAX_HEADERS};
+    /* a line cap below the head cap, so an over-long URI is a 414, not a 431 */
+    static const struct http_limits lim = {HEAD_BUF - 2048, HEAD_BUF, HTTP_MAX_HEADERS};
     int rc = http_parse_request(c->in, c->in_len, &req, &lim);
     if (rc == HTTP_PARSE_PARTIAL) {
         if (c->eof) {

@@ -496,8 +496,11 @@ static int lt_set_prepare(struct lt_set *set)
         return LEASE_TABLE_OK;
     if (atomic_load_explicit(&set->old, memory_order_relaxed))
         lt_set_migrate(set, UINT32_MAX); /* cur filled before old emptied: finish now */
-    unsigned nb = lt_bits_for(3 * ((uint64_t)c->used + 1));
-    struct lt_index *n = (((uint64_t)1 << nb) >= 3 * ((uint64_t)c->used + 1)) ? lt_index_new(nb) : NULL;
+    /* twice the live slots: load 1/2 or less after the move (tombstones are
+     * dropped, so a tombstone-heavy array may even shrink) */
+    uint64_t want = 2 * ((uint64_t)c->used + 1);
+    unsigned nb = lt_bits_for(want);
+    struct lt_index *n = ((uint64_t)1 << nb) >= want ? lt_index_new(nb) : NULL;
     if (!n)
         return fill * 10 <= cap * 9 ? LEASE_TABLE_OK : LEASE_TABLE_ENOMEM;
     atomic_fetch_add_explicit(&set->bytes, lt_index_bytes(nb), memory_order_relaxed);

@@ -3,8 +3,10 @@
 #include "engine/ports.h"
 #include "engine/server.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *out)
 {
@@ -41,10 +43,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bootstorm: unknown command '%s' (try 'bootstorm help')\n", cmd);
         return 2;
     }
-    struct options o;
+    struct options o = {0};
     char err[OPTIONS_ERR_MAX];
     int first_arg = 0;
-    options_defaults(&o);
     int rc = options_parse(&o, c, argc - 1, argv + 1, &first_arg, err, sizeof(err));
     if (rc == OPTIONS_HELP) {
         options_print_help(stdout, c);
@@ -59,7 +60,10 @@ int main(int argc, char **argv)
     int status;
     if (c == OPTIONS_CMD_PORTS)
         status = ports_write(stdout, &o, PORTS_FORMAT_BOTH) != PORTS_OK;
-    else
+    else if (o.state_dir && mkdir(o.state_dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "bootstorm: --state-dir %s: cannot create: %s\n", o.state_dir, strerror(errno));
+        status = 2;
+    } else
         status = server_run(&o);
     options_free(&o);
     return status;

@@ -63,146 +63,174 @@ static bool check_writable(const char *v, char *why, size_t n);
 
 static const char *const backend_names[] = { "auto", "uring", "epoll", NULL };
 
-#define F(field) offsetof(struct options, field)
+/* The type of the struct options field that each kind writes. */
+#define KTYPE_K_STRING char *
+#define KTYPE_K_DIR char *
+#define KTYPE_K_FILE char *
+#define KTYPE_K_UINT unsigned
+#define KTYPE_K_BOOL bool
+#define KTYPE_K_PORT uint16_t
+#define KTYPE_K_PORT_RANGE struct options_port_range
+#define KTYPE_K_IPV4 uint32_t
+#define KTYPE_K_CIDR struct options_cidr
+#define KTYPE_K_SIZE uint64_t
+#define KTYPE_K_DURATION uint32_t
+#define KTYPE_K_ENUM enum options_backend
+#define KTYPE_K_SUBNET struct options_subnet_list
+/* offsetof(struct options, f), refused at compile time unless f has type T */
+#define FIELD(f, T) (offsetof(struct options, f) + 0 * sizeof(struct {                            \
+        _Static_assert(_Generic(((struct options *)0)->f, T: 1, default: 0), #f " is not " #T); \
+        int x_; }))
+#define KNOB(nm, kd, f, grp, cmd) .name = nm, .kind = kd, .off = FIELD(f, KTYPE_##kd), .group = grp, .cmds = cmd
 #define SEC 1000ull
 
 static const struct knob knobs[] = {
     /* General */
-    { "config", K_FILE, G_GENERAL, C_ALL, F(config), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "read knobs from FILE: 'key = value' lines, keys are these names without the "
-      "dashes; the command line wins" },
-    { "listen", K_IPV4, G_GENERAL, C_ALL, F(listen), "0.0.0.0", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "IPv4 address the HTTP and TFTP sockets bind (0.0.0.0: all)" },
-    { "threads", K_UINT, G_GENERAL, C_SERVERS, F(threads), "0", "one per CPU", "N", NULL, 0, 1024, false, NULL, NULL,
-      "worker threads, each with its own ring; 0: one per online CPU" },
-    { "backend", K_ENUM, G_GENERAL, C_SERVERS, F(backend), "auto", NULL, NULL, NULL, 0, 0, false, backend_names, NULL,
-      "event backend; auto tries io_uring and falls back to epoll, saying why" },
-    { "ring-entries", K_UINT, G_GENERAL, C_SERVERS, F(ring_entries), "1024", NULL, "N", NULL, 1, 32768, false, NULL, NULL,
-      "io_uring submission queue entries per worker" },
-    { "quiet", K_BOOL, G_GENERAL, C_ALL, F(quiet), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "no access log lines (errors still go to stderr)" },
+    { KNOB("config", K_FILE, config, G_GENERAL, C_ALL),
+      .help = "read knobs from FILE: 'key = value' lines, keys are these names without the dashes; the "
+              "command line wins" },
+    { KNOB("listen", K_IPV4, listen, G_GENERAL, C_ALL), .def = "0.0.0.0",
+      .help = "IPv4 address the HTTP and TFTP sockets bind (0.0.0.0: all)" },
+    { KNOB("threads", K_UINT, threads, G_GENERAL, C_SERVERS), .def = "0", .shown = "one per CPU", .arg = "N",
+      .min = 0, .max = 1024,
+      .help = "worker threads, each with its own ring; 0: one per online CPU" },
+    { KNOB("backend", K_ENUM, backend, G_GENERAL, C_SERVERS), .def = "auto", .names = backend_names,
+      .help = "event backend; auto tries io_uring and falls back to epoll, saying why" },
+    { KNOB("ring-entries", K_UINT, ring_entries, G_GENERAL, C_SERVERS), .def = "1024", .arg = "N",
+      .min = 1, .max = 32768,
+      .help = "io_uring submission queue entries per worker" },
+    { KNOB("quiet", K_BOOL, quiet, G_GENERAL, C_ALL), .def = "no",
+      .help = "no access log lines (errors still go to stderr)" },
 
     /* HTTP */
-    { "http-root", K_DIR, G_HTTP, C_SERVERS, F(http_root), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "static tree served over HTTP (install trees, repositories); none: only the "
-      "API, metrics and dashboard" },
-    { "http-port", K_PORT, G_HTTP, C_ALL, F(http_port), "8080", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "TCP port of the HTTP server (8080, so that no root-only port is needed for HTTP)" },
-    { "http-idle-timeout", K_DURATION, G_HTTP, C_SERVERS, F(http_idle_timeout_ms), "10", NULL, NULL, "s",
-      1 * SEC, 3600 * SEC, false, NULL, NULL,
-      "idle time allowed before a request's first byte and between keep-alive requests" },
-    { "http-header-timeout", K_DURATION, G_HTTP, C_SERVERS, F(http_header_timeout_ms), "10", NULL, NULL, "s",
-      1 * SEC, 3600 * SEC, false, NULL, NULL,
-      "total time allowed for a request's headers; a trickle of bytes does not extend it" },
-    { "http-send-timeout", K_DURATION, G_HTTP, C_SERVERS, F(http_send_timeout_ms), "60", NULL, NULL, "s",
-      1 * SEC, 3600 * SEC, false, NULL, NULL,
-      "a client that accepts no response bytes for this long is dropped" },
-    { "max-conns", K_UINT, G_HTTP, C_SERVERS, F(max_conns), "10000", NULL, "N", NULL, 1, 1000000, false, NULL, NULL,
-      "open HTTP connections; a connection beyond this gets 503" },
-    { "http-chunk", K_SIZE, G_HTTP, C_SERVERS, F(http_chunk), "256K", NULL, NULL, "bytes",
-      4096, 64ull << 20, false, NULL, NULL,
-      "body bytes sent per connection per turn, so one fast client cannot starve the rest" },
-    { "http-index", K_BOOL, G_HTTP, C_SERVERS, F(http_index), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "list directories (otherwise 403 for a directory without index.html)" },
+    { KNOB("http-root", K_DIR, http_root, G_HTTP, C_SERVERS),
+      .help = "static tree served over HTTP (install trees, repositories); none: only the API, metrics "
+              "and dashboard" },
+    { KNOB("http-port", K_PORT, http_port, G_HTTP, C_ALL), .def = "8080",
+      .help = "TCP port of the HTTP server (8080, so that no root-only port is needed for HTTP)" },
+    { KNOB("http-idle-timeout", K_DURATION, http_idle_timeout_ms, G_HTTP, C_SERVERS), .def = "10", .unit = "s",
+      .min = 1 * SEC, .max = 3600 * SEC,
+      .help = "idle time allowed before a request's first byte and between keep-alive requests" },
+    { KNOB("http-header-timeout", K_DURATION, http_header_timeout_ms, G_HTTP, C_SERVERS), .def = "10",
+      .unit = "s", .min = 1 * SEC, .max = 3600 * SEC,
+      .help = "total time allowed for a request's headers; a trickle of bytes does not extend it" },
+    { KNOB("http-send-timeout", K_DURATION, http_send_timeout_ms, G_HTTP, C_SERVERS), .def = "60", .unit = "s",
+      .min = 1 * SEC, .max = 3600 * SEC,
+      .help = "a client that accepts no response bytes for this long is dropped" },
+    { KNOB("max-conns", K_UINT, max_conns, G_HTTP, C_SERVERS), .def = "10000", .arg = "N",
+      .min = 1, .max = 1000000,
+      .help = "open HTTP connections; a connection beyond this gets 503" },
+    { KNOB("http-chunk", K_SIZE, http_chunk, G_HTTP, C_SERVERS), .def = "256K", .unit = "bytes",
+      .min = 4096, .max = 64ull << 20,
+      .help = "body bytes sent per connection per turn, so one fast client cannot starve the rest" },
+    { KNOB("http-index", K_BOOL, http_index, G_HTTP, C_SERVERS), .def = "no",
+      .help = "list directories (otherwise 403 for a directory without index.html)" },
 
     /* DHCP */
-    { "dhcp-port", K_PORT, G_DHCP, C_SERVERS, F(dhcp_port), "67", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "UDP port for DHCP requests (proxyDHCP also listens on 4011)" },
-    { "subnet", K_SUBNET, G_DHCP, C_SERVERS, F(subnets), NULL, NULL, "SPEC", NULL, 0, 0, false, NULL, NULL,
-      "CIDR,pool=A-B,router=R,dns=D1+D2,domain=X,lease=SECONDS (repeatable; only the "
-      "CIDR is required; no pool: reservations only; lease 3600 by default). DHCP is "
-      "on when a subnet or --proxy-dhcp is given" },
-    { "interface", K_STRING, G_DHCP, C_SERVERS, F(interface), NULL, NULL, "IFNAME", NULL, 0, 0, false, NULL, check_ifname,
-      "interface for direct (not relayed) DHCP requests; none: all" },
-    { "next-server", K_IPV4, G_DHCP, C_SERVERS, F(next_server), NULL, "our address", NULL, NULL, 0, 0, false, NULL, NULL,
-      "TFTP server named in replies (siaddr, option 66); 0.0.0.0 or none: our address "
-      "on the client's subnet" },
-    { "boot-bios", K_STRING, G_DHCP, C_SERVERS, F(boot_bios), "pxelinux.0", NULL, "PATH", NULL, 0, 0, false, NULL, check_bootfile,
-      "boot file for BIOS clients (arch 0)" },
-    { "boot-efi64", K_STRING, G_DHCP, C_SERVERS, F(boot_efi64), "grubx64.efi", NULL, "PATH", NULL, 0, 0, false, NULL, check_bootfile,
-      "boot file for x64 UEFI clients (arch 7, 9)" },
-    { "boot-arm64", K_STRING, G_DHCP, C_SERVERS, F(boot_arm64), "grubaa64.efi", NULL, "PATH", NULL, 0, 0, false, NULL, check_bootfile,
-      "boot file for ARM64 UEFI clients (arch 11)" },
-    { "boot-ipxe", K_STRING, G_DHCP, C_SERVERS, F(boot_ipxe), "http://{server}:{http_port}/boot.ipxe?mac={mac}",
-      NULL, "URL", NULL, 0, 0, false, NULL, check_url_template,
-      "script URL for iPXE clients (user class iPXE); placeholders {server} {http_port} "
-      "{mac} {ip} {hostname} {loader}" },
-    { "boot-http", K_STRING, G_DHCP, C_SERVERS, F(boot_http), "http://{server}:{http_port}/{loader}",
-      NULL, "URL", NULL, 0, 0, false, NULL, check_url_template,
-      "boot URL for UEFI HTTP boot clients (vendor class HTTPClient, arch 15, 16, 19); "
-      "{loader} is --boot-efi64 or --boot-arm64 by architecture" },
-    { "known-only", K_BOOL, G_DHCP, C_SERVERS, F(known_only), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "answer only machines in --hosts; a stranger is logged once, never answered" },
-    { "proxy-dhcp", K_BOOL, G_DHCP, C_SERVERS, F(proxy_dhcp), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "proxyDHCP: another server hands out addresses, bootstorm only boot information, "
-      "on --dhcp-port and 4011" },
-    { "dhcp-arp", K_BOOL, G_DHCP, C_SERVERS, F(dhcp_arp), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "unicast replies to clients without an address through a manual ARP entry "
-      "(otherwise broadcast)" },
-    { "ipv6-ra", K_BOOL, G_DHCP, C_SERVERS, F(ipv6_ra), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "send IPv6 router advertisements and answer router solicitations" },
+    { KNOB("dhcp-port", K_PORT, dhcp_port, G_DHCP, C_SERVERS), .def = "67",
+      .help = "UDP port for DHCP requests (proxyDHCP also listens on 4011)" },
+    { KNOB("subnet", K_SUBNET, subnets, G_DHCP, C_SERVERS), .arg = "SPEC",
+      .help = "CIDR,pool=A-B,router=R,dns=D1+D2,domain=X,lease=SECONDS (repeatable; only the CIDR is "
+              "required; no pool: reservations only; lease 3600 by default). DHCP is on when a subnet "
+              "or --proxy-dhcp is given" },
+    { KNOB("interface", K_STRING, interface, G_DHCP, C_SERVERS), .arg = "IFNAME", .check = check_ifname,
+      .help = "interface for direct (not relayed) DHCP requests; none: all" },
+    { KNOB("next-server", K_IPV4, next_server, G_DHCP, C_SERVERS), .shown = "our address",
+      .help = "TFTP server named in replies (siaddr, option 66); 0.0.0.0 or none: our address on the "
+              "client's subnet" },
+    { KNOB("boot-bios", K_STRING, boot_bios, G_DHCP, C_SERVERS), .def = "pxelinux.0", .arg = "PATH",
+      .check = check_bootfile,
+      .help = "boot file for BIOS clients (arch 0)" },
+    { KNOB("boot-efi64", K_STRING, boot_efi64, G_DHCP, C_SERVERS), .def = "grubx64.efi", .arg = "PATH",
+      .check = check_bootfile,
+      .help = "boot file for x64 UEFI clients (arch 7, 9)" },
+    { KNOB("boot-arm64", K_STRING, boot_arm64, G_DHCP, C_SERVERS), .def = "grubaa64.efi", .arg = "PATH",
+      .check = check_bootfile,
+      .help = "boot file for ARM64 UEFI clients (arch 11)" },
+    { KNOB("boot-ipxe", K_STRING, boot_ipxe, G_DHCP, C_SERVERS),
+      .def = "http://{server}:{http_port}/boot.ipxe?mac={mac}", .arg = "URL", .check = check_url_template,
+      .help = "script URL for iPXE clients (user class iPXE); placeholders {server} {http_port} {mac} "
+              "{ip} {hostname} {loader}" },
+    { KNOB("boot-http", K_STRING, boot_http, G_DHCP, C_SERVERS), .def = "http://{server}:{http_port}/{loader}",
+      .arg = "URL", .check = check_url_template,
+      .help = "boot URL for UEFI HTTP boot clients (vendor class HTTPClient, arch 15, 16, 19); {loader} "
+              "is --boot-efi64 or --boot-arm64 by architecture" },
+    { KNOB("known-only", K_BOOL, known_only, G_DHCP, C_SERVERS), .def = "no",
+      .help = "answer only machines in --hosts; a stranger is logged once, never answered" },
+    { KNOB("proxy-dhcp", K_BOOL, proxy_dhcp, G_DHCP, C_SERVERS), .def = "no",
+      .help = "proxyDHCP: another server hands out addresses, bootstorm only boot information, on "
+              "--dhcp-port and 4011" },
+    { KNOB("dhcp-arp", K_BOOL, dhcp_arp, G_DHCP, C_SERVERS), .def = "no",
+      .help = "unicast replies to clients without an address through a manual ARP entry (otherwise "
+              "broadcast)" },
+    { KNOB("ipv6-ra", K_BOOL, ipv6_ra, G_DHCP, C_SERVERS), .def = "no",
+      .help = "send IPv6 router advertisements and answer router solicitations" },
 
     /* TFTP */
-    { "tftp-root", K_DIR, G_TFTP, C_SERVERS, F(tftp_root), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "directory served over TFTP (loaders, kernels, initrds); none: TFTP off" },
-    { "tftp-port", K_PORT, G_TFTP, C_SERVERS, F(tftp_port), "69", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "UDP port for TFTP requests" },
-    { "tftp-ports", K_PORT_RANGE, G_TFTP, C_SERVERS, F(tftp_ports), "0-0", "0-0 (ephemeral)", NULL, NULL,
-      0, 0, false, NULL, NULL,
-      "UDP ports of the per-transfer sockets, for a firewall; 0-0: ephemeral ports "
-      "(bootstorm ports says what that needs)" },
-    { "tftp-blksize-max", K_UINT, G_TFTP, C_SERVERS, F(tftp_blksize_max), "8192", NULL, "N", "bytes", 8, 65464, false, NULL, NULL,
-      "largest block size granted (RFC 2348); a request is also clamped to the "
-      "interface MTU less 32 bytes of headers (1468 at MTU 1500)" },
-    { "tftp-window-max", K_UINT, G_TFTP, C_SERVERS, F(tftp_window_max), "64", NULL, "N", "blocks", 1, 65535, false, NULL, NULL,
-      "largest window granted (RFC 7440)" },
-    { "tftp-timeout", K_DURATION, G_TFTP, C_SERVERS, F(tftp_timeout_ms), "200", NULL, NULL, "ms",
-      10, 255 * SEC, false, NULL, NULL,
-      "initial retransmission timeout, backed off on each retry" },
-    { "tftp-retries", K_UINT, G_TFTP, C_SERVERS, F(tftp_retries), "6", NULL, "N", NULL, 1, 100, false, NULL, NULL,
-      "retransmissions without an answer before a transfer is abandoned" },
-    { "max-transfers", K_UINT, G_TFTP, C_SERVERS, F(max_transfers), "4096", NULL, "N", NULL, 1, 1000000, false, NULL, NULL,
-      "TFTP transfers in flight at once; more requests are queued, not refused" },
-    { "tftp-allow-write", K_BOOL, G_TFTP, C_SERVERS, F(tftp_allow_write), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "accept write requests (otherwise WRQ gets ERROR 2)" },
+    { KNOB("tftp-root", K_DIR, tftp_root, G_TFTP, C_SERVERS),
+      .help = "directory served over TFTP (loaders, kernels, initrds); none: TFTP off" },
+    { KNOB("tftp-port", K_PORT, tftp_port, G_TFTP, C_SERVERS), .def = "69",
+      .help = "UDP port for TFTP requests" },
+    { KNOB("tftp-ports", K_PORT_RANGE, tftp_ports, G_TFTP, C_SERVERS), .def = "0-0",
+      .shown = "0-0 (ephemeral)",
+      .help = "UDP ports of the per-transfer sockets, for a firewall; 0-0: ephemeral ports (bootstorm "
+              "ports says what that needs)" },
+    { KNOB("tftp-blksize-max", K_UINT, tftp_blksize_max, G_TFTP, C_SERVERS), .def = "8192", .arg = "N",
+      .unit = "bytes", .min = 8, .max = 65464,
+      .help = "largest block size granted (RFC 2348); a request is also clamped to the interface MTU "
+              "less 32 bytes of headers (1468 at MTU 1500)" },
+    { KNOB("tftp-window-max", K_UINT, tftp_window_max, G_TFTP, C_SERVERS), .def = "64", .arg = "N",
+      .unit = "blocks", .min = 1, .max = 65535,
+      .help = "largest window granted (RFC 7440)" },
+    { KNOB("tftp-timeout", K_DURATION, tftp_timeout_ms, G_TFTP, C_SERVERS), .def = "200", .unit = "ms",
+      .min = 10, .max = 255 * SEC,
+      .help = "initial retransmission timeout, backed off on each retry" },
+    { KNOB("tftp-retries", K_UINT, tftp_retries, G_TFTP, C_SERVERS), .def = "6", .arg = "N",
+      .min = 1, .max = 100,
+      .help = "retransmissions without an answer before a transfer is abandoned" },
+    { KNOB("max-transfers", K_UINT, max_transfers, G_TFTP, C_SERVERS), .def = "4096", .arg = "N",
+      .min = 1, .max = 1000000,
+      .help = "TFTP transfers in flight at once; more requests are queued, not refused" },
+    { KNOB("tftp-allow-write", K_BOOL, tftp_allow_write, G_TFTP, C_SERVERS), .def = "no",
+      .help = "accept write requests (otherwise WRQ gets ERROR 2)" },
 
     /* Rollout */
-    { "hosts", K_FILE, G_ROLLOUT, C_SERVERS, F(hosts), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "inventory CSV: mac,hostname,ip,profile,...; further columns become template "
-      "variables" },
-    { "profiles", K_DIR, G_ROLLOUT, C_SERVERS, F(profiles), NULL, NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "boot profile directory, one profile per file" },
-    { "default-profile", K_STRING, G_ROLLOUT, C_SERVERS, F(default_profile), NULL, NULL, "NAME", NULL,
-      0, 0, false, NULL, check_profile_name,
-      "profile for machines not in the inventory; none: they get the menu only" },
-    { "admin-allow", K_CIDR, G_ROLLOUT, C_SERVERS, F(admin_allow), "127.0.0.0/8", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "clients allowed to call the admin API (reinstall, reload)" },
-    { "admin-token", K_STRING, G_ROLLOUT, C_ALL, F(admin_token), NULL, NULL, "TOKEN", NULL, 0, 0, false, NULL, check_token,
-      "token admin API calls must carry; none: the address check alone" },
-    { "stall-after", K_DURATION, G_ROLLOUT, C_SERVERS, F(stall_after_ms), "600", NULL, NULL, "s",
-      0, 7 * 24 * 3600 * SEC, false, NULL, NULL,
-      "a host without progress for this long is marked stalled; 0: never" },
-    { "api", K_BOOL, G_ROLLOUT, C_SERVERS, F(api), "yes", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "serve the HTTP API under /api (--api=no turns it off)" },
+    { KNOB("hosts", K_FILE, hosts, G_ROLLOUT, C_SERVERS),
+      .help = "inventory CSV: mac,hostname,ip,profile,...; further columns become template variables" },
+    { KNOB("profiles", K_DIR, profiles, G_ROLLOUT, C_SERVERS),
+      .help = "boot profile directory, one profile per file" },
+    { KNOB("default-profile", K_STRING, default_profile, G_ROLLOUT, C_SERVERS), .arg = "NAME",
+      .check = check_profile_name,
+      .help = "profile for machines not in the inventory; none: they get the menu only" },
+    { KNOB("admin-allow", K_CIDR, admin_allow, G_ROLLOUT, C_SERVERS), .def = "127.0.0.0/8",
+      .help = "clients allowed to call the admin API (reinstall, reload)" },
+    { KNOB("admin-token", K_STRING, admin_token, G_ROLLOUT, C_ALL), .arg = "TOKEN", .check = check_token,
+      .help = "token admin API calls must carry; none: the address check alone" },
+    { KNOB("stall-after", K_DURATION, stall_after_ms, G_ROLLOUT, C_SERVERS), .def = "600", .unit = "s",
+      .min = 0, .max = 7 * 24 * 3600 * SEC,
+      .help = "a host without progress for this long is marked stalled; 0: never" },
+    { KNOB("api", K_BOOL, api, G_ROLLOUT, C_SERVERS), .def = "yes",
+      .help = "serve the HTTP API under /api (--api=no turns it off)" },
 
     /* State */
-    { "state-dir", K_DIR, G_STATE, C_SERVERS, F(state_dir), "/var/lib/bootstorm", NULL, NULL, NULL,
-      0, 0, false, NULL, check_writable,
-      "lease and host journals and the install-token secret; must be writable" },
-    { "lease-shards", K_UINT, G_STATE, C_SERVERS, F(lease_shards), "64", NULL, "N", NULL, 1, 65536, true, NULL, NULL,
-      "shards of the lease and host tables" },
-    { "fsync-interval-ms", K_DURATION, G_STATE, C_SERVERS, F(fsync_interval_ms), "5", NULL, NULL, "ms",
-      0, 10 * SEC, false, NULL, NULL,
-      "journal fsync batching: ACKs wait for the next batched fsync; 0: fsync before every ACK" },
+    { KNOB("state-dir", K_STRING, state_dir, G_STATE, C_SERVERS), .def = "/var/lib/bootstorm", .arg = "DIR",
+      .check = check_writable,
+      .help = "lease and host journals and the install-token secret; created (0700) when missing" },
+    { KNOB("lease-shards", K_UINT, lease_shards, G_STATE, C_SERVERS), .def = "64", .arg = "N",
+      .min = 1, .max = 65536, .pow2 = true,
+      .help = "shards of the lease and host tables" },
+    { KNOB("fsync-interval-ms", K_DURATION, fsync_interval_ms, G_STATE, C_SERVERS), .def = "5", .unit = "ms",
+      .min = 0, .max = 10 * SEC,
+      .help = "journal fsync batching: ACKs wait for the next batched fsync; 0: fsync before every ACK" },
 
     /* Status */
-    { "server", K_STRING, G_STATUS, C_STATUS, F(server), NULL, "http://127.0.0.1:HTTP-PORT", "URL", NULL,
-      0, 0, false, NULL, check_server_url,
-      "the running server to ask" },
-    { "watch", K_BOOL, G_STATUS, C_STATUS, F(watch), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "redraw the table in place on a terminal until interrupted" },
-    { "json", K_BOOL, G_STATUS, C_STATUS, F(json), "no", NULL, NULL, NULL, 0, 0, false, NULL, NULL,
-      "print JSON instead of a table" },
+    { KNOB("server", K_STRING, server, G_STATUS, C_STATUS), .shown = "http://127.0.0.1:HTTP-PORT",
+      .arg = "URL", .check = check_server_url,
+      .help = "the running server to ask" },
+    { KNOB("watch", K_BOOL, watch, G_STATUS, C_STATUS), .def = "no",
+      .help = "redraw the table in place on a terminal until interrupted" },
+    { KNOB("json", K_BOOL, json, G_STATUS, C_STATUS), .def = "no",
+      .help = "print JSON instead of a table" },
 };
 
 enum { N_KNOBS = sizeof knobs / sizeof knobs[0] };
@@ -233,6 +261,17 @@ static const struct knob *knob_by_name(const char *name)
 static void *field_of(struct options *o, const struct knob *k)
 {
     return (char *)o + k->off;
+}
+
+/* A reason into why[n]; returns false, for "return no(why, n, ...)". */
+__attribute__((format(printf, 3, 4)))
+static bool no(char *why, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, n, fmt, ap);
+    va_end(ap);
+    return false;
 }
 
 /* ------------------------------------------------------- scanning numbers */
@@ -296,15 +335,12 @@ static bool parse_cidr(const char *s, struct options_cidr *c, char *why, size_t 
     const char *p = s;
     uint32_t a;
     uint64_t len = 32;
-    if (!scan_ipv4(&p, &a) || (*p == '/' && (p++, !scan_u64(&p, &len) || len > 32)) || *p != '\0') {
-        snprintf(why, n, "not a CIDR (A.B.C.D/N, N 0-32)");
-        return false;
-    }
+    if (!scan_ipv4(&p, &a) || (*p == '/' && (p++, !scan_u64(&p, &len) || len > 32)) || *p != '\0')
+        return no(why, n, "not a CIDR (A.B.C.D/N, N 0-32)");
     if (a & ~prefix_mask((unsigned)len)) {
         char net[16];
         fmt_ipv4(net, a & prefix_mask((unsigned)len));
-        snprintf(why, n, "host bits set (the network is %s/%u)", net, (unsigned)len);
-        return false;
+        return no(why, n, "host bits set (the network is %s/%u)", net, (unsigned)len);
     }
     c->addr = a;
     c->prefix = (uint8_t)len;
@@ -342,6 +378,17 @@ struct parse_in {
     size_t n;
 };
 
+/* The reason a value is refused; returns OPTIONS_ERR_VALUE. */
+__attribute__((format(printf, 2, 3)))
+static int bad(const struct parse_in *in, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(in->why, in->n, fmt, ap);
+    va_end(ap);
+    return OPTIONS_ERR_VALUE;
+}
+
 static int set_string(char **dst, const char *v)
 {
     char *s = strdup(v);
@@ -362,10 +409,8 @@ static bool has_control(const char *v)
 
 static int parse_string(const struct parse_in *in)
 {
-    if (has_control(in->v)) {
-        snprintf(in->why, in->n, "contains a control character");
-        return OPTIONS_ERR_VALUE;
-    }
+    if (has_control(in->v))
+        return bad(in, "contains a control character");
     if (in->k->check && !in->k->check(in->v, in->why, in->n))
         return OPTIONS_ERR_VALUE;
     return set_string(in->field, in->v);
@@ -373,31 +418,20 @@ static int parse_string(const struct parse_in *in)
 
 static int parse_path(const struct parse_in *in, bool dir)
 {
-    if (has_control(in->v)) {
-        snprintf(in->why, in->n, "contains a control character");
-        return OPTIONS_ERR_VALUE;
-    }
+    if (has_control(in->v))
+        return bad(in, "contains a control character");
     if (in->check_fs) {
         struct stat st;
-        if (stat(in->v, &st) != 0) {
-            if (errno == ENOENT)
-                snprintf(in->why, in->n, dir ? "no such directory" : "no such file");
-            else
-                snprintf(in->why, in->n, "cannot access (%s)", strerror(errno));
-            return OPTIONS_ERR_VALUE;
-        }
-        if (dir && !S_ISDIR(st.st_mode)) {
-            snprintf(in->why, in->n, "not a directory");
-            return OPTIONS_ERR_VALUE;
-        }
-        if (!dir && !S_ISREG(st.st_mode)) {
-            snprintf(in->why, in->n, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-            return OPTIONS_ERR_VALUE;
-        }
-        if (access(in->v, dir ? R_OK | X_OK : R_OK) != 0) {
-            snprintf(in->why, in->n, "not readable (%s)", strerror(errno));
-            return OPTIONS_ERR_VALUE;
-        }
+        if (stat(in->v, &st) != 0 && errno == ENOENT)
+            return bad(in, "%s", dir ? "no such directory" : "no such file");
+        if (stat(in->v, &st) != 0)
+            return bad(in, "cannot access (%s)", strerror(errno));
+        if (dir && !S_ISDIR(st.st_mode))
+            return bad(in, "not a directory");
+        if (!dir && !S_ISREG(st.st_mode))
+            return bad(in, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        if (access(in->v, dir ? R_OK | X_OK : R_OK) != 0)
+            return bad(in, "not readable (%s)", strerror(errno));
         if (in->k->check && !in->k->check(in->v, in->why, in->n))
             return OPTIONS_ERR_VALUE;
     }
@@ -411,35 +445,27 @@ static int parse_uint(const struct parse_in *in)
 {
     const char *p = in->v;
     uint64_t v;
-    if (!scan_u64(&p, &v) || *p != '\0') {
-        snprintf(in->why, in->n, "not a number (%llu-%llu)",
-                 (unsigned long long)in->k->min, (unsigned long long)in->k->max);
-        return OPTIONS_ERR_VALUE;
-    }
-    if (v < in->k->min || v > in->k->max) {
-        snprintf(in->why, in->n, "out of range (%llu-%llu)",
-                 (unsigned long long)in->k->min, (unsigned long long)in->k->max);
-        return OPTIONS_ERR_VALUE;
-    }
-    if (in->k->pow2 && (v & (v - 1)) != 0) {
-        snprintf(in->why, in->n, "not a power of two");
-        return OPTIONS_ERR_VALUE;
-    }
+    unsigned long long lo = in->k->min, hi = in->k->max;
+    if (!scan_u64(&p, &v) || *p != '\0')
+        return bad(in, "not a number (%llu-%llu)", lo, hi);
+    if (v < lo || v > hi)
+        return bad(in, "out of range (%llu-%llu)", lo, hi);
+    if (in->k->pow2 && (v & (v - 1)) != 0)
+        return bad(in, "not a power of two");
     *(unsigned *)in->field = (unsigned)v;
     return OPTIONS_OK;
 }
 
 static int parse_bool(const struct parse_in *in)
 {
-    static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+    static const char *const t[] = { "yes", "true", "on", "1" }, *const f[] = { "no", "false", "off", "0" };
     for (int i = 0; i < 4; i++) {
-        if (strcasecmp(in->v, yes[i]) == 0 || strcasecmp(in->v, no[i]) == 0) {
-            *(bool *)in->field = strcasecmp(in->v, yes[i]) == 0;
+        if (strcasecmp(in->v, t[i]) == 0 || strcasecmp(in->v, f[i]) == 0) {
+            *(bool *)in->field = strcasecmp(in->v, t[i]) == 0;
             return OPTIONS_OK;
         }
     }
-    snprintf(in->why, in->n, "not a boolean (yes/no, true/false, on/off, 1/0)");
-    return OPTIONS_ERR_VALUE;
+    return bad(in, "not a boolean (yes/no, true/false, on/off, 1/0)");
 }
 
 static bool scan_port(const char **p, uint16_t *out)
@@ -455,10 +481,8 @@ static int parse_port(const struct parse_in *in)
 {
     const char *p = in->v;
     uint16_t port;
-    if (!scan_port(&p, &port) || *p != '\0' || port == 0) {
-        snprintf(in->why, in->n, "not a port (1-65535)");
-        return OPTIONS_ERR_VALUE;
-    }
+    if (!scan_port(&p, &port) || *p != '\0' || port == 0)
+        return bad(in, "not a port (1-65535)");
     *(uint16_t *)in->field = port;
     return OPTIONS_OK;
 }
@@ -469,29 +493,24 @@ static int parse_port_range(const struct parse_in *in)
     const char *p = in->v;
     struct options_port_range r;
     if (!scan_port(&p, &r.lo))
-        goto bad;
+        goto malformed;
     r.hi = r.lo;
     if (*p == '-' && (p++, !scan_port(&p, &r.hi)))
-        goto bad;
+        goto malformed;
     if (*p != '\0' || (r.lo == 0) != (r.hi == 0))
-        goto bad;
-    if (r.lo > r.hi) {
-        snprintf(in->why, in->n, "reversed port range (LO must not exceed HI)");
-        return OPTIONS_ERR_VALUE;
-    }
+        goto malformed;
+    if (r.lo > r.hi)
+        return bad(in, "reversed port range (LO must not exceed HI)");
     *(struct options_port_range *)in->field = r;
     return OPTIONS_OK;
-bad:
-    snprintf(in->why, in->n, "not a port range (LO-HI within 1-65535, or 0-0 for ephemeral ports)");
-    return OPTIONS_ERR_VALUE;
+malformed:
+    return bad(in, "not a port range (LO-HI within 1-65535, or 0-0 for ephemeral ports)");
 }
 
 static int parse_ipv4_kind(const struct parse_in *in)
 {
-    if (!parse_ipv4(in->v, in->field)) {
-        snprintf(in->why, in->n, "not an IPv4 address");
-        return OPTIONS_ERR_VALUE;
-    }
+    if (!parse_ipv4(in->v, in->field))
+        return bad(in, "not an IPv4 address");
     return OPTIONS_OK;
 }
 
@@ -507,7 +526,7 @@ static int parse_size(const struct parse_in *in)
     uint64_t v, mult = 1;
     char lo_s[24], hi_s[24];
     if (!scan_u64(&p, &v))
-        goto bad;
+        goto malformed;
     switch (*p) {
     case 'K': case 'k': mult = 1ull << 10; p++; break;
     case 'M': case 'm': mult = 1ull << 20; p++; break;
@@ -517,18 +536,15 @@ static int parse_size(const struct parse_in *in)
     if (mult > 1 && strcmp(p, "iB") == 0)
         p += 2;
     if (*p != '\0')
-        goto bad;
+        goto malformed;
     fmt_size(lo_s, sizeof lo_s, in->k->min);
     fmt_size(hi_s, sizeof hi_s, in->k->max);
-    if (v > UINT64_MAX / mult || v * mult < in->k->min || v * mult > in->k->max) {
-        snprintf(in->why, in->n, "out of range (%s-%s)", lo_s, hi_s);
-        return OPTIONS_ERR_VALUE;
-    }
+    if (v > UINT64_MAX / mult || v * mult < in->k->min || v * mult > in->k->max)
+        return bad(in, "out of range (%s-%s)", lo_s, hi_s);
     *(uint64_t *)in->field = v * mult;
     return OPTIONS_OK;
-bad:
-    snprintf(in->why, in->n, "not a size (bytes, or a number with K, M or G)");
-    return OPTIONS_ERR_VALUE;
+malformed:
+    return bad(in, "not a size (bytes, or a number with K, M or G)");
 }
 
 /* A number in the knob's unit, or with ms, s, m or h; stored as milliseconds. */
@@ -540,26 +556,23 @@ static int parse_duration(const struct parse_in *in)
     const char *p = in->v;
     uint64_t v, mult = unit_ms(in->k), u = unit_ms(in->k);
     if (!scan_u64(&p, &v))
-        goto bad;
+        goto malformed;
     if (*p != '\0') {
         size_t i = 0;
         while (i < 4 && strcmp(p, sfx[i].sfx) != 0)
             i++;
         if (i == 4)
-            goto bad;
+            goto malformed;
         mult = sfx[i].ms;
     }
-    if (v > UINT64_MAX / mult || v * mult < in->k->min || v * mult > in->k->max) {
-        snprintf(in->why, in->n, "out of range (%llu-%llu %s)", (unsigned long long)(in->k->min / u),
-                 (unsigned long long)(in->k->max / u), in->k->unit);
-        return OPTIONS_ERR_VALUE;
-    }
+    if (v > UINT64_MAX / mult || v * mult < in->k->min || v * mult > in->k->max)
+        return bad(in, "out of range (%llu-%llu %s)", (unsigned long long)(in->k->min / u),
+                   (unsigned long long)(in->k->max / u), in->k->unit);
     *(uint32_t *)in->field = (uint32_t)(v * mult);
     return OPTIONS_OK;
-bad:
-    snprintf(in->why, in->n, "not a duration (%s, or a number with ms, s, m or h)",
-             u == 1000 ? "seconds" : "milliseconds");
-    return OPTIONS_ERR_VALUE;
+malformed:
+    return bad(in, "not a duration (%s, or a number with ms, s, m or h)",
+               u == 1000 ? "seconds" : "milliseconds");
 }
 
 static int parse_enum(const struct parse_in *in)
@@ -610,14 +623,10 @@ static bool parse_dns(const char *v, struct options_subnet *s, char *why, size_t
 {
     const char *p = v;
     for (;;) {
-        if (s->dns_count == OPTIONS_SUBNET_MAX_DNS) {
-            snprintf(why, n, "dns: more than %d servers", OPTIONS_SUBNET_MAX_DNS);
-            return false;
-        }
-        if (!scan_ipv4(&p, &s->dns[s->dns_count]) || (*p && *p != '+' && *p != ';')) {
-            snprintf(why, n, "dns: not a list of IPv4 addresses (D1+D2...)");
-            return false;
-        }
+        if (s->dns_count == OPTIONS_SUBNET_MAX_DNS)
+            return no(why, n, "dns: more than %d servers", OPTIONS_SUBNET_MAX_DNS);
+        if (!scan_ipv4(&p, &s->dns[s->dns_count]) || (*p && *p != '+' && *p != ';'))
+            return no(why, n, "dns: not a list of IPv4 addresses (D1+D2...)");
         s->dns_count++;
         if (*p == '\0')
             return true;
@@ -631,26 +640,18 @@ static bool subnet_item(char *item, struct options_subnet *s, unsigned *seen, ch
     static const char *const keys[] = { "pool", "router", "dns", "domain", "lease" };
     char *eq = strchr(item, '=');
     unsigned i = 0;
-    if (*item == '\0') {
-        snprintf(why, n, "empty item");
-        return false;
-    }
+    if (*item == '\0')
+        return no(why, n, "empty item");
     if (eq)
         *eq = '\0';
     while (i < 5 && strcmp(item, keys[i]) != 0)
         i++;
-    if (i == 5) {
-        snprintf(why, n, "unknown key '%.40s' (pool, router, dns, domain, lease)", item);
-        return false;
-    }
-    if (!eq || eq[1] == '\0') {
-        snprintf(why, n, "%s: missing value", keys[i]);
-        return false;
-    }
-    if (*seen & 1u << i) {
-        snprintf(why, n, "%s given twice", keys[i]);
-        return false;
-    }
+    if (i == 5)
+        return no(why, n, "unknown key '%.40s' (pool, router, dns, domain, lease)", item);
+    if (!eq || eq[1] == '\0')
+        return no(why, n, "%s: missing value", keys[i]);
+    if (*seen & 1u << i)
+        return no(why, n, "%s given twice", keys[i]);
     *seen |= 1u << i;
     const char *v = eq + 1, *p = v;
     uint64_t lease;
@@ -658,13 +659,11 @@ static bool subnet_item(char *item, struct options_subnet *s, unsigned *seen, ch
     case 0:
         if (parse_pool(v, s))
             return true;
-        snprintf(why, n, "pool %.40s: not a range A-B of IPv4 addresses", v);
-        return false;
+        return no(why, n, "pool %.40s: not a range A-B of IPv4 addresses", v);
     case 1:
         if (parse_ipv4(v, &s->router))
             return true;
-        snprintf(why, n, "router %.40s: not an IPv4 address", v);
-        return false;
+        return no(why, n, "router %.40s: not an IPv4 address", v);
     case 2:
         return parse_dns(v, s, why, n);
     case 3:
@@ -672,16 +671,14 @@ static bool subnet_item(char *item, struct options_subnet *s, unsigned *seen, ch
             memcpy(s->domain, v, strlen(v) + 1);
             return true;
         }
-        snprintf(why, n, "domain %.40s: not a domain name", v);
-        return false;
+        return no(why, n, "domain %.40s: not a domain name", v);
     default:
         /* 0xffffffff means "infinite" in RFC 2131 §3.3; a rollout wants leases that end */
         if (scan_u64(&p, &lease) && *p == '\0' && lease >= 60 && lease <= 0xfffffffe) {
             s->lease_s = (uint32_t)lease;
             return true;
         }
-        snprintf(why, n, "lease %.40s: not a number of seconds (60-4294967294)", v);
-        return false;
+        return no(why, n, "lease %.40s: not a number of seconds (60-4294967294)", v);
     }
 }
 
@@ -694,36 +691,25 @@ static bool subnet_consistent(const struct options_subnet *s, char *why, size_t 
     if (s->pool_start || s->pool_end) {
         fmt_ipv4(a, s->pool_start);
         fmt_ipv4(b, s->pool_end);
-        if ((s->pool_start & mask) != s->network || (s->pool_end & mask) != s->network) {
-            snprintf(why, n, "pool %s-%s outside %s/%u", a, b, net, s->prefix);
-            return false;
-        }
-        if (s->pool_start > s->pool_end) {
-            snprintf(why, n, "pool %s-%s reversed (start above end)", a, b);
-            return false;
-        }
-        if (s->pool_start == s->network || s->pool_end == bcast) {
-            snprintf(why, n, "pool %s-%s includes the %s address", a, b,
-                     s->pool_start == s->network ? "network" : "broadcast");
-            return false;
-        }
+        if ((s->pool_start & mask) != s->network || (s->pool_end & mask) != s->network)
+            return no(why, n, "pool %s-%s outside %s/%u", a, b, net, s->prefix);
+        if (s->pool_start > s->pool_end)
+            return no(why, n, "pool %s-%s reversed (start above end)", a, b);
+        if (s->pool_start == s->network || s->pool_end == bcast)
+            return no(why, n, "pool %s-%s includes the %s address", a, b,
+                      s->pool_start == s->network ? "network" : "broadcast");
     }
     if (s->router) {
         fmt_ipv4(a, s->router);
-        if ((s->router & mask) != s->network || s->router == s->network || s->router == bcast) {
-            snprintf(why, n, "router %s not a host address of %s/%u", a, net, s->prefix);
-            return false;
-        }
-        if ((s->pool_start || s->pool_end) && s->router >= s->pool_start && s->router <= s->pool_end) {
-            snprintf(why, n, "router %s inside the pool", a);
-            return false;
-        }
+        if ((s->router & mask) != s->network || s->router == s->network || s->router == bcast)
+            return no(why, n, "router %s not a host address of %s/%u", a, net, s->prefix);
+        if ((s->pool_start || s->pool_end) && s->router >= s->pool_start && s->router <= s->pool_end)
+            return no(why, n, "router %s inside the pool", a);
     }
     for (unsigned i = 0; i < s->dns_count; i++) {
         if (s->dns[i] == 0 || s->dns[i] == 0xffffffffu) {
             fmt_ipv4(a, s->dns[i]);
-            snprintf(why, n, "dns %s: not a server address", a);
-            return false;
+            return no(why, n, "dns %s: not a server address", a);
         }
     }
     return true;
@@ -736,10 +722,8 @@ static int parse_subnet(const struct parse_in *in)
     struct options_cidr c;
     char buf[1024], *save = NULL, *item;
     unsigned seen = 0;
-    if (strlen(in->v) >= sizeof buf) {
-        snprintf(in->why, in->n, "longer than %zu characters", sizeof buf - 1);
-        return OPTIONS_ERR_VALUE;
-    }
+    if (strlen(in->v) >= sizeof buf)
+        return bad(in, "longer than %zu characters", sizeof buf - 1);
     strcpy(buf, in->v);
     /* strtok_r would merge ",," into one separator; an empty item is an error */
     item = buf;
@@ -748,10 +732,8 @@ static int parse_subnet(const struct parse_in *in)
         *save++ = '\0';
     if (!parse_cidr(item, &c, in->why, in->n))
         return OPTIONS_ERR_VALUE;
-    if (c.prefix < 1 || c.prefix > 30) {
-        snprintf(in->why, in->n, "prefix /%u out of range (1-30)", c.prefix);
-        return OPTIONS_ERR_VALUE;
-    }
+    if (c.prefix < 1 || c.prefix > 30)
+        return bad(in, "prefix /%u out of range (1-30)", c.prefix);
     s.network = c.addr;
     s.prefix = c.prefix;
     while (save) {
@@ -770,8 +752,7 @@ static int parse_subnet(const struct parse_in *in)
         if ((t->network & m) == (s.network & m)) {
             char net[16];
             fmt_ipv4(net, t->network);
-            snprintf(in->why, in->n, "overlaps --subnet %s/%u", net, t->prefix);
-            return OPTIONS_ERR_VALUE;
+            return bad(in, "overlaps --subnet %s/%u", net, t->prefix);
         }
     }
     struct options_subnet *items = realloc(list->items, (list->count + 1) * sizeof *items);
@@ -805,23 +786,17 @@ static bool check_ifname(const char *v, char *why, size_t n)
 static bool check_bootfile(const char *v, char *why, size_t n)
 {
     /* it goes into the BOOTP header's 128-byte file field too (RFC 951), which shim reads */
-    if (strlen(v) > 127) {
-        snprintf(why, n, "longer than 127 bytes (the BOOTP file field)");
-        return false;
-    }
+    if (strlen(v) > 127)
+        return no(why, n, "longer than 127 bytes (the BOOTP file field)");
     return true;
 }
 
 static bool check_http_prefix(const char *v, char *why, size_t n)
 {
-    if (strncasecmp(v, "http://", 7) != 0 && strncasecmp(v, "https://", 8) != 0) {
-        snprintf(why, n, "not an http:// or https:// URL");
-        return false;
-    }
-    if (strpbrk(v, " \t")) {
-        snprintf(why, n, "contains white space");
-        return false;
-    }
+    if (strncasecmp(v, "http://", 7) != 0 && strncasecmp(v, "https://", 8) != 0)
+        return no(why, n, "not an http:// or https:// URL");
+    if (strpbrk(v, " \t"))
+        return no(why, n, "contains white space");
     return true;
 }
 
@@ -831,13 +806,11 @@ static bool check_url_template(const char *v, char *why, size_t n)
     if (!check_http_prefix(v, why, n))
         return false;
     if (strlen(v) > 255) {  /* option 67 holds at most 255 bytes (RFC 2132 §9.5) */
-        snprintf(why, n, "longer than 255 bytes (DHCP option 67)");
-        return false;
+        return no(why, n, "longer than 255 bytes (DHCP option 67)");
     }
     for (const char *p = v; *p; p++) {
         if (*p == '}') {
-            snprintf(why, n, "'}' without '{'");
-            return false;
+            return no(why, n, "'}' without '{'");
         }
         if (*p != '{')
             continue;
@@ -845,11 +818,9 @@ static bool check_url_template(const char *v, char *why, size_t n)
         size_t len = end ? (size_t)(end - p - 1) : 0, i = 0;
         while (end && i < 6 && !(strlen(names[i]) == len && strncmp(p + 1, names[i], len) == 0))
             i++;
-        if (!end || i == 6) {
-            snprintf(why, n, "unknown placeholder at '%.20s' ({server} {http_port} {mac} {ip} "
-                     "{hostname} {loader})", p);
-            return false;
-        }
+        if (!end || i == 6)
+            return no(why, n, "unknown placeholder at '%.20s' "
+                      "({server} {http_port} {mac} {ip} {hostname} {loader})", p);
         p = end;
     }
     return true;
@@ -872,19 +843,34 @@ static bool check_profile_name(const char *v, char *why, size_t n)
 
 static bool check_token(const char *v, char *why, size_t n)
 {
-    if (strlen(v) > 256 || strpbrk(v, " \t")) {
-        snprintf(why, n, "not a token (up to 256 characters, no white space)");
-        return false;
-    }
+    if (strlen(v) > 256 || strpbrk(v, " \t"))
+        return no(why, n, "not a token (up to 256 characters, no white space)");
     return true;
 }
 
+/* An existing writable directory, or a missing one whose parent is writable
+ * (serve creates it). */
 static bool check_writable(const char *v, char *why, size_t n)
 {
-    if (access(v, W_OK) != 0) {
-        snprintf(why, n, "not writable (%s)", strerror(errno));
-        return false;
+    struct stat st;
+    if (stat(v, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return no(why, n, "not a directory");
+        if (access(v, W_OK) != 0)
+            return no(why, n, "not writable (%s)", strerror(errno));
+        return true;
     }
+    char parent[4096];
+    snprintf(parent, sizeof(parent), "%s", v);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(parent, sizeof(parent), ".");
+    if (access(parent, W_OK) != 0)
+        return no(why, n, "missing, and its parent %s is not writable (%s)", parent, strerror(errno));
     return true;
 }
 
@@ -1022,8 +1008,9 @@ static bool split_line(char *line, char **key, char **value, const char **why)
     char *p = skip_ws(line), *end;
     *key = p;
     *value = NULL;
-    while (isalnum((unsigned char)*p) || *p == '-')
-        p++;
+    if (isalpha((unsigned char)*p))
+        while (isalnum((unsigned char)*p) || *p == '-')
+            p++;
     end = p;
     p = skip_ws(p);
     if (end == *key || (*p != '=' && *p != '\0' && !(*p == '#' && p > end))) {
@@ -1145,10 +1132,11 @@ static int unknown_option(struct ctx *c, enum options_command cmd, const char *a
         return snprintf(c->err, c->errlen, "--help: takes no value"), OPTIONS_ERR_VALUE;
     if (opt > 0 && opt < VAL_BASE)
         return snprintf(c->err, c->errlen, "-%c: unknown option", opt), OPTIONS_ERR_UNKNOWN;
-    char name[64];
+    char name[64], shown[512];
     const char *s = arg + strspn(arg, "-");
     size_t len = strcspn(s, "=");
     snprintf(name, sizeof name, "%.*s", (int)(len < 60 ? len : 60), s);
+    show_value(shown, sizeof shown, name);  /* one line, whatever was typed */
     const struct knob *k = knob_by_name(name);
     if (k) {
         snprintf(c->err, c->errlen, "--%s: not an option of '%s'", name, command_names[cmd]);
@@ -1159,9 +1147,10 @@ static int unknown_option(struct ctx *c, enum options_command cmd, const char *a
         if ((knobs[i].cmds & 1u << cmd) && strncmp(knobs[i].name, name, len) == 0)
             at = matches++ ? at : i;
     if (len > 0 && matches > 1)
-        snprintf(c->err, c->errlen, "--%s: ambiguous option (--%s and %zu more)", name, knobs[at].name, matches - 1);
+        snprintf(c->err, c->errlen, "--%s: ambiguous option (--%s and %zu more)", shown, knobs[at].name,
+                 matches - 1);
     else
-        snprintf(c->err, c->errlen, "--%s: unknown option", name);
+        snprintf(c->err, c->errlen, "--%s: unknown option", shown);
     return OPTIONS_ERR_UNKNOWN;
 }
 
@@ -1183,11 +1172,12 @@ static int cli_pass(struct options *o, struct ctx *c, enum options_command cmd, 
         const struct knob *k = &knobs[opt - VAL_BASE];
         const char *v = optarg ? optarg : "yes";  /* a bool without =VALUE */
         size_t i = (size_t)(opt - VAL_BASE);
-        if (!apply_values) {
-            if (strcmp(k->name, "config") == 0)
-                *config = optarg;
+        if (strcmp(k->name, "config") == 0) {
+            *config = optarg;  /* read (and applied) between the passes */
             continue;
         }
+        if (!apply_values)
+            continue;
         if (k->kind == K_SUBNET && !c->cli[i]) {
             /* the command line's --subnet list replaces the file's */
             struct options_subnet_list *l = field_of(o, k);
@@ -1266,8 +1256,10 @@ int options_parse(struct options *o, enum options_command cmd, int argc, char **
     if (errlen)
         err[0] = '\0';
     int rc = options_defaults(o);
-    if (rc != OPTIONS_OK)
-        return fail(&c, rc, "defaults", NULL, "cannot be set");
+    if (rc != OPTIONS_OK) {
+        snprintf(err, errlen, rc == OPTIONS_ERR_NOMEM ? "out of memory" : "a default in the option table is bad");
+        return rc;
+    }
     if ((unsigned)cmd >= OPTIONS_CMD_COUNT) {
         snprintf(err, errlen, "unknown command");
         return OPTIONS_ERR_UNKNOWN;
@@ -1384,8 +1376,9 @@ int options_print_help(FILE *out, enum options_command cmd)
     fprintf(out, "usage: bootstorm %s [OPTIONS]%s\n", name,
             cmd == OPTIONS_CMD_RENDER ? " MAC|HOSTNAME [WHAT]" : "");
     fprintf(out, "Every option can also be set in the --config file as 'name = value'.\n"
-            "DURATION: a number in the unit shown, or with ms, s, m, h. SIZE: bytes, or with K, M, G.\n"
-            "BOOL: yes/no, true/false, on/off, 1/0; '--knob' alone means yes.\n");
+            "DURATION: a number in the unit shown, or with ms, s, m, h.\n"
+            "SIZE: bytes, or with K, M, G.  BOOL: yes/no, true/false, on/off, 1/0;\n"
+            "'--knob' alone means yes.\n");
     for (int g = 0; g < G_COUNT; g++) {
         bool any = false;
         for (size_t i = 0; i < N_KNOBS; i++) {

@@ -69,7 +69,9 @@ enum options_backend {
 
 #define OPTIONS_SUBNET_MAX_DNS 4
 #define OPTIONS_DOMAIN_MAX 253       /* RFC 1035 §2.3.4, textual form */
-#define OPTIONS_ERR_MAX 1024         /* error buffer size that fits any message (values are cut at 120 characters) */
+/* An error buffer this big holds any message unless a file name in it is very
+ * long (values in messages are cut at 120 characters); longer ones are cut. */
+#define OPTIONS_ERR_MAX 1024
 
 struct options_port_range {
     uint16_t lo, hi;                 /* 0-0: ephemeral ports chosen by the kernel */
@@ -145,7 +147,6 @@ struct options {
     uint32_t tftp_timeout_ms;        /* initial retransmission timeout */
     unsigned tftp_retries;
     unsigned max_transfers;
-
     bool tftp_allow_write;
 
     /* Rollout */
@@ -182,14 +183,16 @@ int options_defaults(struct options *o);
  * argv[0] is the command's name and is skipped, as for getopt; argv may be
  * permuted (GNU getopt_long).  Positional arguments: when first_arg is non-NULL
  * their index in the permuted argv is stored there (argc when none); when it is
- * NULL any positional is an OPTIONS_ERR_ARGUMENT.  err (errlen bytes, at least
- * OPTIONS_ERR_MAX for no truncation) receives the one-line message for any
- * result other than OPTIONS_OK/OPTIONS_HELP.  Whatever it returns, *o is fully
- * initialised and options_free(o) releases it.  Uses getopt's global state: call
- * from one thread. */
+ * NULL any positional is an OPTIONS_ERR_ARGUMENT.  For any result other than
+ * OPTIONS_OK and OPTIONS_HELP, err (errlen bytes, OPTIONS_ERR_MAX is enough)
+ * receives the one-line message.  *o is overwritten, not freed: it starts from
+ * options_defaults() here, so do not call that first.  Whatever this returns,
+ * *o is fully initialised and options_free(o) releases it.  Uses getopt's global state: call from one
+ * thread. */
 int options_parse(struct options *o, enum options_command cmd, int argc, char **argv,
                   int *first_arg, char *err, size_t errlen);
 
+/* Frees the strings and the subnet list; *o can be parsed into again. */
 void options_free(struct options *o);
 
 bool options_dhcp_enabled(const struct options *o);

@@ -8,6 +8,7 @@
 #include "engine/server.h"
 #include "engine/http_service.h"
 #include "engine/options.h"
+#include "engine/tftp_service.h" /* tftp */
 #include "io/loop.h"
 
 #include <arpa/inet.h>
@@ -30,6 +31,7 @@ struct worker {
     pthread_t thread;
     struct io_loop *loop;
     struct http_service *http;
+    struct tftp_service *tftp;  /* NULL: TFTP off */
     atomic_int stopping;        /* 0 run, 1 drain, 2 abort */
     atomic_bool done;
     uint64_t drain_started_ms;
@@ -45,6 +47,8 @@ static void worker_idle(void *arg)
     struct worker *w = arg;
     if (w->http)
         http_service_flush_log(w->http);
+    if (w->tftp) /* tftp */
+        tftp_service_flush_log(w->tftp);
     int st = atomic_load(&w->stopping);
     if (!st)
         return;
@@ -53,10 +57,15 @@ static void worker_idle(void *arg)
         w->drain_started_ms = now;
         if (w->http)
             http_service_drain(w->http);
+        if (w->tftp) /* tftp: no new requests, running transfers finish */
+            tftp_service_drain(w->tftp);
     }
     if (w->http && (st == 2 || now - w->drain_started_ms > STOP_DEADLINE_MS))
         http_service_abort(w->http);
-    if (!w->http || http_service_open_conns(w->http) == 0)
+    if (w->tftp && (st == 2 || now - w->drain_started_ms > STOP_DEADLINE_MS)) /* tftp */
+        tftp_service_abort(w->tftp);
+    if ((!w->http || http_service_open_conns(w->http) == 0) &&
+        (!w->tftp || tftp_service_open_transfers(w->tftp) == 0))
         io_loop_stop(w->loop);
 }
 
@@ -111,12 +120,37 @@ static void *worker_main(void *arg)
         io_loop_free(w->loop);
         return NULL;
     }
+    if (options_tftp_enabled(o)) { /* tftp: one request socket per worker (SO_REUSEPORT) */
+        struct tftp_service_config tc = {
+            .listen_addr = htonl(o->listen),
+            .port = o->tftp_port,
+            .ports_lo = o->tftp_ports.lo,
+            .ports_hi = o->tftp_ports.hi,
+            .root = o->tftp_root,
+            .blksize_max = o->tftp_blksize_max,
+            .window_max = o->tftp_window_max,
+            .timeout_ms = o->tftp_timeout_ms,
+            .retries = o->tftp_retries,
+            .max_transfers = (o->max_transfers + w->nworkers - 1) / w->nworkers,
+            .allow_write = o->tftp_allow_write,
+            .quiet = o->quiet,
+        };
+        rc = tftp_service_start(&w->tftp, w->loop, &tc, w->start_err, sizeof(w->start_err));
+        if (rc < 0) {
+            w->start_rc = rc;
+            signal_ready(w);
+            http_service_free(w->http);
+            io_loop_free(w->loop);
+            return NULL;
+        }
+    }
     io_loop_set_idle_hook(w->loop, worker_idle, w);
     signal_ready(w);
     rc = io_loop_run(w->loop);
     if (rc < 0)
         fprintf(stderr, "bootstorm: worker %d: loop failed: %s\n", w->id, strerror(-rc));
     http_service_free(w->http);
+    tftp_service_free(w->tftp); /* tftp */
     struct io_loop *loop = w->loop;
     atomic_store(&w->done, true); /* main may still wake the loop: free it after join */
     (void)loop;
@@ -165,8 +199,11 @@ int server_run(const struct options *o)
         char a[16];
         snprintf(a, sizeof(a), "%u.%u.%u.%u", o->listen >> 24, (o->listen >> 16) & 255, (o->listen >> 8) & 255,
                  o->listen & 255);
-        fprintf(stderr, "bootstorm: serving http on %s:%u (%s), %u workers\n", a, o->http_port,
-                o->http_root ? o->http_root : "no root", n);
+        char tftp_part[64] = ""; /* tftp */
+        if (options_tftp_enabled(o))
+            snprintf(tftp_part, sizeof(tftp_part), ", tftp on %s:%u", a, o->tftp_port);
+        fprintf(stderr, "bootstorm: serving http on %s:%u (%s)%s, %u workers\n", a, o->http_port,
+                o->http_root ? o->http_root : "no root", tftp_part, n);
         int stops = 0;
         while (stops < 2) {
             int sig = 0;

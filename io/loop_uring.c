@@ -154,6 +154,14 @@ static void on_recvmsg(struct io_loop *loop, struct io_op *op, struct io_uring_c
     }
 }
 
+/* Errors an ICMP message leaves on a (connected) UDP socket whose peer has
+ * gone.  They end a multishot recvmsg in the kernel, but say nothing about
+ * the socket itself: the receive goes on, as it does on epoll. */
+static bool icmp_error(int res)
+{
+    return res == -ECONNREFUSED || res == -EHOSTUNREACH || res == -ENETUNREACH;
+}
+
 static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
 {
     uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -200,10 +208,12 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
      * internal limits) is re-armed transparently: the caller sees one stream. */
     if (!more && (op->kind == IO_OP_RECV || op->kind == IO_OP_RECVMSG || op->kind == IO_OP_ACCEPT) &&
         !op->cancel_requested) {
-        bool rearm = false;
+        bool rearm = false, silent = false;
         if (cqe->res == -ENOBUFS) {
             loop->stats.enobufs++;
-            rearm = true;
+            rearm = silent = true;
+        } else if (op->kind == IO_OP_RECVMSG && icmp_error(cqe->res)) {
+            rearm = silent = true;
         } else if (op->kind == IO_OP_RECVMSG && cqe->res >= 0) {
             rearm = true;
         } else if (op->kind == IO_OP_RECV && cqe->res > 0) {
@@ -212,7 +222,7 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
             rearm = true;
         }
         if (rearm && ur_arm(loop, op) == 0) {
-            if (cqe->res == -ENOBUFS)
+            if (silent)
                 return; /* nothing to deliver */
             c.more = true;
         }

@@ -83,7 +83,8 @@ struct http_request {
     struct http_str query;       /* after '?', without it; p==NULL when no '?' */
     int version_major;           /* always 1 on success */
     int version_minor;           /* 0 or 1 (1.2..1.9 are processed as 1.1, RFC 9110 §2.5) */
-    bool keep_alive;             /* RFC 9112 §9.3: 1.1 unless "close"; 1.0 only with "keep-alive" */
+    bool keep_alive;             /* RFC 9112 §9.3: 1.1 unless "close";
+                                    1.0 only with "keep-alive" */
 
     /* Well-known fields, first occurrence (p==NULL when absent). */
     struct http_str host;        /* authority of an absolute-form target, else Host */
@@ -239,10 +240,12 @@ struct http_response_head {
     time_t last_modified;
     const char *etag;           /* NULL: omitted; as formatted, with its quotes */
     const char *location;       /* NULL: omitted (set for 301/302/307/308) */
-    const char *date;           /* preformatted http_format_date (cache it per second); NULL: omitted */
+    const char *date;           /* preformatted http_format_date (cache it per second);
+                                   NULL: omitted */
     bool keep_alive;            /* Connection: keep-alive / close */
     bool accept_ranges;         /* Accept-Ranges: bytes */
-    const char *extra;          /* NULL or complete lines, each ending in CRLF (e.g. "Allow: GET, HEAD\r\n") */
+    const char *extra;          /* NULL or complete lines, each ending in CRLF
+                                   (e.g. "Allow: GET, HEAD\r\n") */
 };
 
 /* Writes the status line and headers, ending with the empty line, into out.

@@ -36,6 +36,22 @@ static void arm(const struct tftp_send *s, struct tftp_send_actions *act)
     act->timer_ms = s->rto_ms;
 }
 
+static void add_stale(struct tftp_send *s, uint32_t n)
+{
+    uint64_t v = (uint64_t)s->stale + n;
+    s->stale = (uint32_t)(v > s->cfg.window ? s->cfg.window : v);
+}
+
+/* Uses one unit of the budget: true if this duplicate/gap ACK is explained by a
+ * copy we retransmitted. */
+static bool explained(struct tftp_send *s)
+{
+    if (s->stale == 0)
+        return false;
+    s->stale--;
+    return true;
+}
+
 static void finish(struct tftp_send *s, enum tftp_send_outcome o, struct tftp_send_actions *act)
 {
     s->outcome = o;
@@ -44,20 +60,24 @@ static void finish(struct tftp_send *s, enum tftp_send_outcome o, struct tftp_se
     act->timer_ms = 0;
 }
 
-/* Sends from block `from` up to a full window past `acked`; from may be <= sent_hi
- * (a resend). */
+/* Sends from block `from` up to a full window past `acked`.  Blocks at or below
+ * sent_hi are copies: each may come back as one extra ACK, hence the budget. */
 static void send_window(struct tftp_send *s, uint64_t from, struct tftp_send_actions *act)
 {
     uint64_t hi = s->acked + s->cfg.window;
     if (hi > s->nblocks)
         hi = s->nblocks;
+    s->last_copies = 0;
     if (from > hi)
         return;
     act->first = from;
     act->count = hi - from + 1;
     s->blocks_sent += act->count;
-    if (from <= s->sent_hi)
-        s->blocks_resent += (s->sent_hi < hi ? s->sent_hi : hi) - from + 1;
+    if (from <= s->sent_hi) {
+        s->last_copies = (uint32_t)((s->sent_hi < hi ? s->sent_hi : hi) - from + 1);
+        s->blocks_resent += s->last_copies;
+        add_stale(s, s->last_copies);
+    }
     if (hi > s->sent_hi)
         s->sent_hi = hi;
 }
@@ -109,24 +129,37 @@ void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_acti
     /* Map the 16-bit number to the block at distance d above acked. */
     uint16_t d = (uint16_t)(block - (uint16_t)s->acked);
     uint64_t k = s->acked + d;
-    if (d == 0 || k > s->sent_hi) {
+    if (d != 0 && k > s->sent_hi) {
         s->dup_acks++;
-        if (d == 0)
-            act->note = TFTP_SEND_NOTE_DUP_ACK;
-        else if ((uint16_t)((uint16_t)s->acked - block) <= 32768)
-            act->note = TFTP_SEND_NOTE_OLD_ACK;
-        else
-            act->note = TFTP_SEND_NOTE_FUTURE_ACK;
+        bool old = (uint16_t)((uint16_t)s->acked - block) <= 32768;
+        act->note = old ? TFTP_SEND_NOTE_OLD_ACK : TFTP_SEND_NOTE_FUTURE_ACK;
         return;
     }
-    act->note = k < s->sent_hi ? TFTP_SEND_NOTE_GAP : TFTP_SEND_NOTE_PROGRESS;
+    if (d == 0) {
+        s->dup_acks++;
+        act->note = TFTP_SEND_NOTE_DUP_ACK;
+        if (explained(s) || s->cfg.window == 1 || s->acked == s->sent_hi)
+            return; /* lock-step: RFC 1123 §4.2.3.1, never resend on a duplicate */
+        act->note = TFTP_SEND_NOTE_GAP; /* the client lacks acked+1 */
+        send_window(s, s->acked + 1, act);
+        arm(s, act);
+        return;
+    }
+    bool full = k == s->sent_hi;
+    if (full && s->stale > s->last_copies)
+        s->stale = s->last_copies; /* older copies have been overtaken */
+    bool gap = !full && !explained(s);
     s->acked = k;
     progress(s);
     if (k == s->nblocks) {
+        act->note = TFTP_SEND_NOTE_PROGRESS;
         finish(s, TFTP_SEND_DONE, act);
         return;
     }
-    send_window(s, k + 1, act);
+    act->note = gap ? TFTP_SEND_NOTE_GAP : TFTP_SEND_NOTE_PROGRESS;
+    /* gap: resend from k+1; otherwise only blocks never sent (those between k and
+     * sent_hi are still on their way). */
+    send_window(s, gap || full ? k + 1 : s->sent_hi + 1, act);
     arm(s, act);
 }
 
@@ -147,9 +180,10 @@ void tftp_send_on_timeout(struct tftp_send *s, struct tftp_send_actions *act)
         return;
     }
     act->note = TFTP_SEND_NOTE_RETRANSMIT;
-    if (s->oack_pending)
+    if (s->oack_pending) {
         act->send_oack = true;
-    else
+        add_stale(s, 1); /* a second ACK 0 may come back */
+    } else
         send_window(s, s->acked + 1, act);
     s->rto_ms = s->rto_ms > s->cfg.rto_max_ms / 2 ? s->cfg.rto_max_ms : s->rto_ms * 2;
     arm(s, act);

@@ -13,16 +13,29 @@
  * Rules:
  * - Window (RFC 7440): at most `window` blocks beyond the highest acknowledged one
  *   are outstanding: sent_hi == min(acked + window, nblocks) while sending.
- * - A new ACK k (acked < k <= sent_hi) slides the window: blocks k+1 .. k+window are
- *   sent, so when k < sent_hi (the ACK shows a gap: the client lost or reordered
- *   block k+1) the missing blocks are resent at once instead of after a timeout
- *   (RFC 7440 §4: the sender restarts the window after the acknowledged block).
- * - A duplicate or old ACK causes nothing: answering it would double every packet
- *   from then on (sorcerer's apprentice, RFC 1123 §4.2.3.1).  Loss is repaired by
- *   the gap rule above and by our own timer.
- * - An ACK beyond anything sent is ignored.  16-bit ACK numbers are mapped to the
- *   block at distance (n - acked) mod 65536 above `acked`; window <= 32767 keeps
- *   that unambiguous across rollover.
+ * - A new ACK k (acked < k <= sent_hi) slides the window to k+1 and fills it again.
+ *   When k < sent_hi the ACK shows a gap (the client lost or got block k+1 out of
+ *   order, and RFC 7440 receivers drop what follows a gap): blocks k+1.. are resent
+ *   at once instead of after a timeout (RFC 7440 §4) — unless the ACK is explained
+ *   by our own retransmissions (below).
+ * - Explained ACKs.  EDK2/OVMF (and atftp) ACK every out-of-order or duplicate DATA
+ *   with their current position.  Each copy we retransmit of a block the client may
+ *   already hold can therefore come back as one extra ACK, and answering those with
+ *   more resends feeds on itself (a simulation with 1% reordering and window 16 sent
+ *   5-15x the file).  So every retransmitted block adds one to a budget (`stale`,
+ *   capped at the window), and a duplicate or gap ACK that finds the budget non-zero
+ *   uses one unit and triggers no resend (a gap ACK still slides the window and new
+ *   blocks go out).  Once the client has acknowledged everything sent, only copies
+ *   from the latest send can still be in flight, so the budget is cut to that count.
+ * - A duplicate ACK (same as the highest acknowledged) triggers nothing in lock-step
+ *   (window 1): answering it is the sorcerer's apprentice bug (RFC 1123 §4.2.3.1);
+ *   loss is repaired by our timer.  With a window, an unexplained duplicate means
+ *   block acked+1 is missing (the first block of a window was lost and the client
+ *   reports every later one): the window is resent from acked+1 once; the copies
+ *   that resend creates are covered by the budget, so this cannot snowball.
+ * - An old ACK, or one beyond anything sent, is ignored.  16-bit ACK numbers are
+ *   mapped to the block at distance (n - acked) mod 65536 above `acked`; window <=
+ *   32767 keeps that unambiguous across rollover.
  * - While an OACK is outstanding only ACK 0 moves on (RFC 2347).
  * - Timeout: resend the OACK or the whole outstanding window from the oldest
  *   unacknowledged block; the timeout doubles up to rto_max_ms.  Any progress resets
@@ -73,8 +86,8 @@ enum tftp_send_timer {
 enum tftp_send_note {
     TFTP_SEND_NOTE_NONE = 0,
     TFTP_SEND_NOTE_PROGRESS,   /* new ACK, window slid (or OACK acknowledged) */
-    TFTP_SEND_NOTE_GAP,        /* new ACK short of sent_hi: missing blocks resent now */
-    TFTP_SEND_NOTE_DUP_ACK,    /* ACK of the highest acknowledged block again: ignored */
+    TFTP_SEND_NOTE_GAP,        /* ACK shows missing blocks: resent from the gap now */
+    TFTP_SEND_NOTE_DUP_ACK,    /* ACK of the highest acknowledged block again: nothing sent */
     TFTP_SEND_NOTE_OLD_ACK,    /* ACK below that: ignored */
     TFTP_SEND_NOTE_FUTURE_ACK, /* ACK of a block never sent: ignored */
     TFTP_SEND_NOTE_RETRANSMIT, /* timeout: resent */
@@ -115,6 +128,8 @@ struct tftp_send {
     uint32_t rto_ms;      /* current retransmission timeout */
     uint32_t tries;       /* timeouts since the last progress */
     uint64_t idle_ms;     /* timer time since the last progress */
+    uint32_t stale;       /* ACKs our retransmitted copies may still cause (see Rules) */
+    uint32_t last_copies; /* blocks re-sent by the latest send */
     /* counters for the transfer's log line */
     uint64_t blocks_sent; /* DATA packets requested, retransmissions included */
     uint64_t blocks_resent;

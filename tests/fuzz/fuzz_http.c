@@ -70,6 +70,7 @@ static void fuzz_path(const char *v, size_t len)
     bool dir;
     int rc = http_path_resolve(v, len, out, cap, &ol, &dir);
     CHECK(rc <= HTTP_PATH_OK && rc >= HTTP_PATH_NOT_ABSOLUTE);
+    CHECK(*http_path_strerror(rc));
     if (rc == HTTP_PATH_OK) {
         CHECK(ol < len && strlen(out) == ol);
         CHECK(ol == 0 || (out[0] != '/' && out[ol - 1] != '/'));
@@ -155,6 +156,7 @@ static void fuzz_request(const char *buf, size_t len, const struct http_limits *
         int rc = http_parse_request(p, n, &req, lim);
         if (rc <= 0) {
             CHECK(rc >= HTTP_PARSE_NOT_IMPLEMENTED);
+            CHECK(*http_parse_strerror(rc));
             CHECK(http_parse_status(rc) != 0 || rc == HTTP_PARSE_PARTIAL);
             return;
         }
@@ -217,7 +219,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_validators(buf, size);
     char *c = dup_cstr(buf, size);
     CHECK(http_mime_type(c) != NULL);
+    /* the raw bytes as the writer's extra lines and as a Location */
+    static const int statuses[] = { 200, 204, 206, 301, 304, 400, 404, 416, 431, 503, 599 };
+    struct http_response_head h = {
+        .status = statuses[size % (sizeof statuses / sizeof statuses[0])],
+        .content_length = size, .range_first = (size & 4) ? size + 1 : 0, .range_last = size,
+        .complete_length = size + 1,
+        .extra = c, .location = size & 1 ? c : NULL, .keep_alive = size & 2,
+    };
+    char out[1024];
+    size_t n = http_write_response_head(out, sizeof out, &h);
+    CHECK(n == 0 || (n >= 4 && memcmp(out + n - 4, "\r\n\r\n", 4) == 0));
     free(c);
+    CHECK(*http_reason(h.status) || h.status == 599);
 
     free(buf);
     return 0;

@@ -496,8 +496,8 @@ Test(options, subnet_invalid)
     SUBNET_ERR("10.0.0.0/24,router", "router: missing value");
     SUBNET_ERR("10.0.0.0/24,lease=60,lease=70", "lease given twice");
     SUBNET_ERR("10.0.0.0/24,dns=1.1.1.1+2.2.2.2+3.3.3.3+4.4.4.4+5.5.5.5", "dns: more than 4 servers");
-    SUBNET_ERR("10.0.0.0/24,dns=1.1.1.1,2.2.2.2", "empty item");
-    SUBNET_ERR("10.0.0.0/24,dns=1.1.1.1 2.2.2.2", "dns: not a list of IPv4 addresses (D1+D2...)");
+    SUBNET_ERR("10.0.0.0/24,dns=1.1.1.1,2.2.2.2", "unknown key '2.2.2.2' (pool, router, dns, domain, lease)");
+    SUBNET_ERR("10.0.0.0/24,dns=1.1.1.1/2.2.2.2", "dns: not a list of IPv4 addresses (D1+D2...)");
     SUBNET_ERR("10.0.0.0/24,dns=0.0.0.0", "dns 0.0.0.0: not a server address");
     SUBNET_ERR("10.0.0.0/24,domain=-a.example", "domain -a.example: not a domain name");
     SUBNET_ERR("10.0.0.0/24,domain=a..example", "domain a..example: not a domain name");
@@ -611,7 +611,8 @@ Test(options, config_file_nul_byte)
 {
     FILE *f = fopen(conf, "w");
     cr_assert_not_null(f);
-    fwrite("quiet = yes\nhttp-port = 8\0""0\n", 1, 26, f);
+    static const char text[] = "quiet = yes\nhttp-port = 8\0""0\n";
+    fwrite(text, 1, sizeof text - 1, f);
     fclose(f);
     char msg[OPTIONS_ERR_MAX];
     snprintf(msg, sizeof msg, "%s:2: contains a NUL byte", conf);
@@ -698,6 +699,21 @@ static char *capture(int (*print)(FILE *, enum options_command), enum options_co
     return buf;
 }
 
+/* white space runs (wrapped lines, the column padding) become one space */
+static void squash(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r == ' ' || *r == '\n') {
+            if (w > s && w[-1] != ' ')
+                *w++ = ' ';
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
 /* "--name " or "--name[" starts an entry, so --tftp-port is not found inside --tftp-ports */
 static bool mentions(const char *text, const char *name)
 {
@@ -721,21 +737,25 @@ Test(options, help_lists_every_knob_with_default_and_unit)
         cr_expect_not_null(g, "group %s missing or out of order", groups[i]);
         at = g ? g : at;
     }
+    /* no line wider than 79 columns, unless one word in the text column is */
+    for (const char *line = h; *line; ) {
+        size_t len = strcspn(line, "\n");
+        if (len > 79)
+            cr_expect(memchr(line + 32, ' ', len - 32) == NULL, "long line: %.*s", (int)len, line);
+        line += len + (line[len] == '\n');
+    }
+    squash(h);
+    cr_expect_not_null(strstr(h, "--http-port PORT TCP port of the HTTP server"));
     cr_expect_not_null(strstr(h, "[default: 8080]"));
+    cr_expect_not_null(strstr(h, "[default: 0-0 (ephemeral)]"));
+    cr_expect_not_null(strstr(h, "[default: /var/lib/bootstorm]"));
+    cr_expect_not_null(strstr(h, "[default: 64; range 1-65536, a power of two]"));
     cr_expect_not_null(strstr(h, "[default: 10 s; range 1-3600]"));
     cr_expect_not_null(strstr(h, "[default: 200 ms; range 10-255000]"));
     cr_expect_not_null(strstr(h, "[default: 256K bytes; range 4K-64M]"));
     cr_expect_not_null(strstr(h, "[default: one per CPU; range 0-1024]"));
     cr_expect_not_null(strstr(h, "--backend auto|uring|epoll"));
     cr_expect_null(strstr(h, "--watch"), "status-only knobs stay out of serve's help");
-    /* no line wider than 79 columns except an unbreakable word */
-    for (const char *line = h; *line; ) {
-        size_t len = strcspn(line, "\n");
-        if (len > 79)
-            cr_expect(memchr(line + 32, ' ', len - 32) == NULL || strstr(line, "SPEC") || strstr(line, "boot.ipxe"),
-                      "long line: %.*s", (int)len, line);
-        line += len + (line[len] == '\n');
-    }
     free(h);
 }
 

@@ -616,6 +616,10 @@ Test(accessors, lengths_and_classes)
 	n = MKREQ(b, 53, 1, 1, 77, 5, 9, 'i', 'P', 'X', 'E', 255); /* instance longer than the option */
 	cr_assert(eq(int, parse_g(b, n, &m), DHCP_OK));
 	cr_assert(not(dhcp_user_class_has(&m, "iPXE")));
+	/* Instance claims 4 bytes, option has 2, packet ends there (guard page). */
+	n = MKREQ(b, 53, 1, 1, 77, 3, 4, 'i', 'P');
+	cr_assert(eq(int, parse_g(b, n, &m), DHCP_OK));
+	cr_assert(not(dhcp_user_class_has(&m, "iPXE")));
 	/* 175 alone marks iPXE. */
 	n = MKREQ(b, 53, 1, 1, 175, 3, 177, 1, 1, 255);
 	cr_assert(eq(int, parse_g(b, n, &m), DHCP_OK));

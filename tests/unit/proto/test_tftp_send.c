@@ -124,9 +124,6 @@ Test(tftp_send, oack_then_windows)
     tftp_send_on_ack(&s, 0, &a);
     EXPECT_DATA(a, 1, 4);
     cr_assert_not(a.send_oack);
-    tftp_send_on_ack(&s, 0, &a); /* the client repeats its ACK 0 */
-    cr_assert_eq(a.note, TFTP_SEND_NOTE_DUP_ACK);
-    EXPECT_DATA(a, 0, 0);
     tftp_send_on_ack(&s, 4, &a);
     EXPECT_DATA(a, 5, 4);
     tftp_send_on_ack(&s, 8, &a);
@@ -226,8 +223,12 @@ Test(tftp_send, timeout_backoff_and_reset)
         cr_assert_eq(a.timer_ms, next[i], "timeout %u", i);
     }
     cr_assert_eq(s.blocks_resent, 20);
-    tftp_send_on_ack(&s, 3, &a); /* progress resets the timer to the initial value */
-    EXPECT_DATA(a, 4, 4);
+    cr_assert_eq(s.stale, 4, "copies in flight, capped at the window");
+    /* progress resets the timer; block 4 is still on its way (five copies), so
+     * only the new blocks 5..7 go out */
+    tftp_send_on_ack(&s, 3, &a);
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_PROGRESS);
+    EXPECT_DATA(a, 5, 3);
     cr_assert_eq(a.timer_ms, 200);
     cr_assert_eq(s.tries, 0);
     tftp_send_on_timeout(&s, &a); /* resend from the oldest unacked block */
@@ -355,29 +356,121 @@ Test(tftp_send, rollover_65mib_grub_blksize_1024)
 /* Loss and duplicates right at the wrap: ACK 0 means block 65536 there. */
 Test(tftp_send, rollover_gap_and_duplicates)
 {
-    struct tftp_send s = mk(40ull << 20, 512, 16, false);
+    struct tftp_send s = mk(40ull << 20, 512, 8, false);
     struct tftp_send_actions a;
     tftp_send_start(&s, &a);
-    /* walk to acked = 65530 */
-    for (uint64_t k = 16; k < 65530; k += 16)
+    for (uint64_t k = 8; k <= 65528; k += 8)
         tftp_send_on_ack(&s, tftp_send_block_wire(k), &a);
-    tftp_send_on_ack(&s, tftp_send_block_wire(65530), &a);
-    cr_assert_eq(s.acked, 65530);
-    EXPECT_DATA(a, 65531, 16); /* 65531..65546: wires 65531..65535, 0..10 */
-    tftp_send_on_ack(&s, 0, &a); /* block 65537 (wire 1) lost */
-    cr_assert_eq(a.note, TFTP_SEND_NOTE_GAP);
+    cr_assert_eq(s.acked, 65528);
+    EXPECT_DATA(a, 65529, 8); /* wires 65529..65535, 0 */
+    tftp_send_on_ack(&s, 0, &a);
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_PROGRESS);
     cr_assert_eq(s.acked, 65536);
-    EXPECT_DATA(a, 65537, 16);
+    EXPECT_DATA(a, 65537, 8); /* wires 1..8 */
+    tftp_send_on_ack(&s, 3, &a); /* block 65540 (wire 4) lost */
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_GAP);
+    cr_assert_eq(s.acked, 65539);
+    EXPECT_DATA(a, 65540, 8);
+    cr_assert_eq(s.stale, 5, "65540..65544 were copies");
     tftp_send_on_ack(&s, 65535, &a); /* block 65535's ACK, late */
     cr_assert_eq(a.note, TFTP_SEND_NOTE_OLD_ACK);
+    tftp_send_on_ack(&s, 3, &a); /* the rest of the client's out-of-order reports */
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_DUP_ACK);
+    EXPECT_DATA(a, 0, 0);
+    tftp_send_on_ack(&s, 12, &a); /* block 65548 > sent_hi 65547 */
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_FUTURE_ACK);
+    tftp_send_on_ack(&s, 11, &a);
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_PROGRESS);
+    cr_assert_eq(s.acked, 65547);
+    EXPECT_DATA(a, 65548, 8);
+}
+
+/* EDK2 reports every out-of-order block with its position: when the first block of a
+ * window is lost, all it sends is the previous ACK again.  Resend once, not per copy. */
+Test(tftp_send, first_block_of_window_lost)
+{
+    struct tftp_send s = mk(100 * 512, 512, 4, false);
+    struct tftp_send_actions a;
+    tftp_send_start(&s, &a);
+    tftp_send_on_ack(&s, 4, &a);
+    EXPECT_DATA(a, 5, 4);
+    tftp_send_on_ack(&s, 4, &a); /* 5 lost; 6, 7, 8 each reported as "have 4" */
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_GAP);
+    EXPECT_DATA(a, 5, 4);
+    cr_assert_eq(a.timer, TFTP_SEND_TIMER_ARM);
+    tftp_send_on_ack(&s, 4, &a);
+    EXPECT_DATA(a, 0, 0);
+    tftp_send_on_ack(&s, 4, &a);
+    EXPECT_DATA(a, 0, 0);
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_DUP_ACK);
+    tftp_send_on_ack(&s, 8, &a);
+    EXPECT_DATA(a, 9, 4);
+    cr_assert_eq(s.blocks_resent, 4);
+}
+
+/* Reordering: 2 arrives before 1.  Without the budget each report would restart the
+ * window and the copies would trigger more reports (seen at 5-15x in simulation). */
+Test(tftp_send, reordering_does_not_snowball)
+{
+    struct tftp_send s = mk(100 * 512, 512, 4, false);
+    struct tftp_send_actions a;
+    tftp_send_start(&s, &a);
+    EXPECT_DATA(a, 1, 4);
+    tftp_send_on_ack(&s, 0, &a); /* client saw 2 first */
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_GAP);
+    EXPECT_DATA(a, 1, 4);
+    cr_assert_eq(s.stale, 4);
+    tftp_send_on_ack(&s, 1, &a); /* then 1 (in order) and 3 (out of order: 2 was dropped) */
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_PROGRESS, "explained by the copies in flight");
+    EXPECT_DATA(a, 5, 1); /* only the new block */
+    tftp_send_on_ack(&s, 1, &a); /* 4 reported */
+    EXPECT_DATA(a, 0, 0);
+    tftp_send_on_ack(&s, 1, &a); /* copy of 1 reported */
+    EXPECT_DATA(a, 0, 0);
+    tftp_send_on_ack(&s, 5, &a); /* copies 2, 3, 4 and block 5 complete the window */
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_PROGRESS);
+    EXPECT_DATA(a, 6, 4);
+    cr_assert_eq(s.stale, 0, "cut to the latest send's copies (none)");
+    cr_assert_eq(s.blocks_resent, 4);
+    cr_assert_eq(s.blocks_sent, 13);
+}
+
+/* A resent OACK may be acknowledged twice: the second ACK 0 must not resend DATA. */
+Test(tftp_send, oack_resent_then_two_ack0)
+{
+    struct tftp_send s = mk(100 * 512, 512, 4, true);
+    struct tftp_send_actions a;
+    tftp_send_start(&s, &a);
+    tftp_send_on_timeout(&s, &a);
+    cr_assert(a.send_oack);
+    tftp_send_on_ack(&s, 0, &a);
+    EXPECT_DATA(a, 1, 4);
     tftp_send_on_ack(&s, 0, &a);
     cr_assert_eq(a.note, TFTP_SEND_NOTE_DUP_ACK);
-    tftp_send_on_ack(&s, 17, &a); /* block 65553 > sent_hi 65552 */
-    cr_assert_eq(a.note, TFTP_SEND_NOTE_FUTURE_ACK);
-    tftp_send_on_ack(&s, 16, &a);
-    cr_assert_eq(a.note, TFTP_SEND_NOTE_PROGRESS);
-    cr_assert_eq(s.acked, 65552);
-    EXPECT_DATA(a, 65553, 16);
+    EXPECT_DATA(a, 0, 0);
+    tftp_send_on_ack(&s, 0, &a); /* a third one is news: block 1 is missing */
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_GAP);
+    EXPECT_DATA(a, 1, 4);
+}
+
+/* RFC 1350 lock-step client that ACKs every DATA it gets, duplicates included: after
+ * one spurious timeout the classic bug sends every later block twice. */
+Test(tftp_send, no_sorcerers_apprentice)
+{
+    struct tftp_send s = mk(50 * 512, 512, 1, false);
+    struct tftp_send_actions a;
+    tftp_send_start(&s, &a);
+    tftp_send_on_timeout(&s, &a); /* DATA 1 was only slow */
+    EXPECT_DATA(a, 1, 1);
+    for (uint16_t k = 1; k <= 50; k++) {
+        tftp_send_on_ack(&s, k, &a); /* from the first copy */
+        EXPECT_DATA(a, k + 1, 1);
+        tftp_send_on_ack(&s, k, &a); /* from the second copy (only k == 1 has one) */
+        EXPECT_DATA(a, 0, 0);
+    }
+    tftp_send_on_ack(&s, 51, &a);
+    cr_assert_eq(a.outcome, TFTP_SEND_DONE);
+    cr_assert_eq(s.blocks_sent, 52);
 }
 
 /* ---- a lossy, reordering network with an RFC 7440 client ---- */
@@ -422,21 +515,26 @@ static int client_on_data(struct client *c, uint16_t wire, uint32_t len, uint32_
     return 1;
 }
 
+/* loss and reorder in percent (each way; reorder swaps adjacent DATA); max_ratio
+ * bounds the packets sent per block.  Restarting the window on every report of an
+ * EDK2-like client went to 5-10x here; lock-step clients doubling everything
+ * (sorcerer's apprentice) would be 2x even without loss. */
 static void lossy_transfer(uint64_t size, uint32_t bs, uint32_t w, unsigned loss, unsigned reorder,
-                           uint64_t seed)
+                           uint64_t seed, double max_ratio)
 {
     struct tftp_send s = mk(size, bs, w, true);
     struct tftp_send_actions a;
     struct rng r = {seed};
     struct client c = {.expect = 1};
-    uint64_t queue[2][4096]; /* DATA blocks in flight, this round and the next */
+    enum { CAP = 4096 };
+    uint64_t queue[2][CAP]; /* DATA blocks in flight, this round and the next */
     size_t qn = 0, rounds = 0;
     bool oack_in_flight;
 
     tftp_send_start(&s, &a);
     oack_in_flight = a.send_oack;
     while (s.outcome == TFTP_SEND_RUNNING && rounds++ < 200000) {
-        uint16_t acks[4096];
+        uint16_t acks[CAP];
         size_t an = 0;
         if (oack_in_flight && !chance(&r, loss))
             acks[an++] = 0;
@@ -453,8 +551,10 @@ static void lossy_transfer(uint64_t size, uint32_t bs, uint32_t w, unsigned loss
             if (chance(&r, loss))
                 continue;
             uint16_t ack;
-            if (client_on_data(&c, tftp_send_block_wire(k), tftp_send_block_len(&s, k), bs, w, &ack))
+            if (client_on_data(&c, tftp_send_block_wire(k), tftp_send_block_len(&s, k), bs, w, &ack)) {
+                cr_assert_lt(an, CAP, "ACK storm");
                 acks[an++] = ack;
+            }
         }
         size_t nn = 0;
         bool acted = false;
@@ -464,17 +564,20 @@ static void lossy_transfer(uint64_t size, uint32_t bs, uint32_t w, unsigned loss
             tftp_send_on_ack(&s, acks[i], &a);
             if (a.send_oack)
                 oack_in_flight = true;
-            for (uint64_t k = a.first; k < a.first + a.count; k++)
+            for (uint64_t k = a.first; k < a.first + a.count; k++) {
+                cr_assert_lt(nn, CAP, "DATA storm");
                 queue[1][nn++] = k;
+            }
             acted |= a.timer == TFTP_SEND_TIMER_ARM;
         }
         if (!acted && s.outcome == TFTP_SEND_RUNNING) { /* nothing moved: the timer fires */
             tftp_send_on_timeout(&s, &a);
             oack_in_flight |= a.send_oack;
-            for (uint64_t k = a.first; k < a.first + a.count; k++)
+            for (uint64_t k = a.first; k < a.first + a.count; k++) {
+                cr_assert_lt(nn, CAP, "DATA storm");
                 queue[1][nn++] = k;
+            }
         }
-        cr_assert_leq(nn, sizeof queue[1] / sizeof queue[1][0]);
         memcpy(queue[0], queue[1], nn * sizeof queue[1][0]);
         qn = nn;
     }
@@ -482,25 +585,26 @@ static void lossy_transfer(uint64_t size, uint32_t bs, uint32_t w, unsigned loss
                  tftp_send_outcome_str(s.outcome), rounds);
     cr_assert(c.done);
     cr_assert_eq(c.expect - 1, s.nblocks, "client got every block in order");
-    /* no sorcerer's apprentice: resends stay proportional to the loss */
-    cr_assert_lt(s.blocks_sent, s.nblocks * (loss ? 4 : 1) + 8 * w,
-                 "sent %llu for %llu blocks", (unsigned long long)s.blocks_sent,
-                 (unsigned long long)s.nblocks);
-    if (!loss && !reorder)
-        cr_assert_eq(s.blocks_resent, 0);
+    cr_assert_lt((double)s.blocks_sent, (double)s.nblocks * max_ratio, "seed %llu: sent %llu for %llu blocks",
+                 (unsigned long long)seed, (unsigned long long)s.blocks_sent, (unsigned long long)s.nblocks);
+    if (!loss && !reorder) {
+        cr_assert_eq(s.blocks_sent, s.nblocks);
+        cr_assert_eq(s.timeouts, 0);
+    }
 }
 
 Test(tftp_send, lossy_network_completes)
 {
     for (uint64_t seed = 1; seed <= 20; seed++) {
-        lossy_transfer(200 * 1024, 1468, 16, 5, 5, seed);
-        lossy_transfer(100 * 1024 + 3, 512, 1, 10, 0, seed + 100);
-        lossy_transfer(64 * 1024, 1024, 4, 3, 10, seed + 200);
+        lossy_transfer(200 * 1024, 1468, 16, 5, 5, seed, 3.5);
+        lossy_transfer(100 * 1024 + 3, 512, 1, 10, 0, seed + 100, 1.5);
+        lossy_transfer(64 * 1024, 1024, 4, 3, 10, seed + 200, 2.0);
     }
-    lossy_transfer(1 << 20, 1468, 16, 0, 0, 7);
+    lossy_transfer(1 << 20, 1468, 16, 0, 0, 7, 1.01);
+    lossy_transfer(1 << 20, 1468, 16, 0, 3, 8, 1.5); /* reordering only */
 }
 
 Test(tftp_send, lossy_network_across_rollover)
 {
-    lossy_transfer(33ull << 20, 512, 16, 2, 2, 99);
+    lossy_transfer(33ull << 20, 512, 16, 2, 2, 99, 2.0);
 }
