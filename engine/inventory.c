@@ -306,7 +306,7 @@ static bool header(struct reader *r, struct columns *c, unsigned line)
     c->mac = c->hostname = c->ip = c->profile = COL_NONE;
     c->count = r->nfields;
     bool ok = true;
-    static const char *const reserved[] = { "token", "callback_url", "server", "http_port", "mac_dashes" };
+    static const char *const reserved[] = { "token", "callback_url", "server", "http_port", "mac_dashes", "base_url" };
     for (size_t i = 0; i < r->nfields; i++) {
         const char *f = r->fields[i];
         int *core = !strcasecmp(f, "mac") ? &c->mac : !strcasecmp(f, "hostname") ? &c->hostname

@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 _Static_assert(sizeof(struct lease) == 112, "struct lease layout changed");
 _Static_assert(sizeof(struct lease) % 8 == 0, "struct lease must be whole words");
@@ -42,6 +43,8 @@ _Static_assert(offsetof(struct lease, state) == 18, "state must follow the key")
 #define LT_MIN_BITS     6u                      /* 64 slots */
 #define LT_MAX_BITS     31u
 #define LT_MIGRATE_STEP 128u                    /* live slots moved per write */
+#define LT_HUGE         ((size_t)2 << 20)       /* transparent huge page size */
+#define LT_ARENA_MIN    ((size_t)4 << 20)       /* smallest initial storage put in an arena */
 
 struct lt_entry {
     _Atomic uint32_t seq;   /* odd while a writer changes w[] */
@@ -52,6 +55,7 @@ struct lt_entry {
 struct lt_index {
     struct lt_index *retired_next; /* writer only */
     uint32_t bits;                 /* capacity 1 << bits; immutable */
+    uint32_t in_arena;             /* carved from the table's arena: not freed alone */
     uint32_t used;                 /* live slots, writer only */
     uint32_t tombs;                /* tombstones, writer only */
     _Atomic uint64_t slot[];
@@ -78,6 +82,7 @@ struct lt_shard {
     struct lt_dir *retired_dirs;
     _Atomic uint32_t hwm;           /* entries [0, hwm) have been handed out */
     uint32_t free_head;             /* entry + 1, 0 = empty */
+    uint32_t arena_chunks;          /* chunks [0, arena_chunks) live in the arena */
     _Atomic size_t live;
     _Atomic size_t bytes;           /* chunks and directories */
 } __attribute__((aligned(64)));
@@ -86,7 +91,15 @@ struct lt_ipset {
     struct lt_set set;
 } __attribute__((aligned(64)));
 
+/* When the table is created for many leases, the initial entry chunks and
+ * index arrays of every shard are carved from one anonymous mapping advised
+ * for transparent huge pages: loading a large journal then takes a few
+ * hundred page faults instead of tens of thousands, and random index probes
+ * miss the TLB far less.  The mapping is zero-filled and touched only as it is
+ * used, so it costs no more resident memory than separate allocations. */
 struct lease_table {
+    void *arena;
+    size_t arena_bytes;
     unsigned nshards;
     unsigned idx_bits;              /* bits of a gref that number the entry */
     uint64_t max_entries;           /* per shard */
@@ -519,30 +532,40 @@ static void lt_set_remove(struct lt_set *set, uint32_t tag, uint32_t ref)
     lt_set_migrate(set, LT_MIGRATE_STEP);
 }
 
-static int lt_set_init(struct lt_set *set, unsigned bits)
+/* mem: zeroed arena space of lt_index_bytes(bits), or NULL to allocate. */
+static int lt_set_init(struct lt_set *set, unsigned bits, void *mem)
 {
-    struct lt_index *ix = lt_index_new(bits);
+    struct lt_index *ix = mem ? mem : lt_index_new(bits);
     if (!ix)
         return LEASE_TABLE_ENOMEM;
+    ix->bits = bits;
+    ix->in_arena = mem != NULL;
     if (pthread_mutex_init(&set->lock, NULL) != 0) {
-        free(ix);
+        if (!mem)
+            free(ix);
         return LEASE_TABLE_ENOMEM;
     }
     atomic_init(&set->cur, ix);
     atomic_init(&set->old, NULL);
-    atomic_init(&set->bytes, lt_index_bytes(bits));
+    atomic_init(&set->bytes, mem ? 0 : lt_index_bytes(bits));
     set->migrate_pos = 0;
     set->retired = NULL;
     return LEASE_TABLE_OK;
 }
 
+static void lt_index_free(struct lt_index *ix)
+{
+    if (ix && !ix->in_arena)
+        free(ix);
+}
+
 static void lt_set_release(struct lt_set *set)
 {
-    free(atomic_load_explicit(&set->cur, memory_order_relaxed));
-    free(atomic_load_explicit(&set->old, memory_order_relaxed));
+    lt_index_free(atomic_load_explicit(&set->cur, memory_order_relaxed));
+    lt_index_free(atomic_load_explicit(&set->old, memory_order_relaxed));
     for (struct lt_index *ix = set->retired, *next; ix; ix = next) {
         next = ix->retired_next;
-        free(ix);
+        lt_index_free(ix);
     }
     pthread_mutex_destroy(&set->lock);
 }
@@ -578,9 +601,28 @@ int lease_table_create(unsigned shards, size_t expected, struct lease_table **ou
 
     uint64_t per_shard = expected / shards + 1;
     unsigned bits = lt_bits_for(2 * per_shard); /* expected load 1/2 */
+    size_t chunks = (size_t)((per_shard + LT_CHUNK - 1) / LT_CHUNK);
     size_t dircap = 4;
-    while (dircap * LT_CHUNK < per_shard)
+    while (dircap < chunks)
         dircap *= 2;
+    /* per shard in the arena: its chunks, then its two index arrays */
+    size_t chunk_bytes = LT_CHUNK * sizeof(struct lt_entry);
+    size_t ix_bytes = (lt_index_bytes(bits) + 63) & ~(size_t)63;
+    size_t shard_arena = chunks * chunk_bytes + 2 * ix_bytes;
+    if (expected && shard_arena * shards >= LT_ARENA_MIN) {
+        size_t want = (shard_arena * shards + LT_HUGE - 1) & ~(LT_HUGE - 1);
+        /* over-map by one huge page and trim, for 2 MiB alignment */
+        uint8_t *m = mmap(NULL, want + LT_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            uint8_t *a = (uint8_t *)(((uintptr_t)m + LT_HUGE - 1) & ~(uintptr_t)(LT_HUGE - 1));
+            if (a > m)
+                munmap(m, (size_t)(a - m));
+            munmap(a + want, (size_t)(m + want + LT_HUGE - (a + want)));
+            madvise(a, want, MADV_HUGEPAGE); /* advice only: fine if THP is off */
+            t->arena = a;
+            t->arena_bytes = want;
+        } /* else: allocate piecewise below */
+    }
 
     t->shards = aligned_alloc(64, shards * sizeof *t->shards);
     t->ipsets = aligned_alloc(64, shards * sizeof *t->ipsets);
@@ -596,17 +638,24 @@ int lease_table_create(unsigned shards, size_t expected, struct lease_table **ou
     int rc = LEASE_TABLE_OK;
     for (; made < shards; made++) {
         struct lt_shard *sh = &t->shards[made];
+        uint8_t *mine = t->arena ? (uint8_t *)t->arena + made * shard_arena : NULL;
         struct lt_dir *d = calloc(1, sizeof *d + dircap * sizeof d->chunk[0]);
         if (!d) {
             rc = LEASE_TABLE_ENOMEM;
             break;
         }
         d->cap = dircap;
-        if ((rc = lt_set_init(&sh->mac, bits)) != LEASE_TABLE_OK) {
+        if (mine) {
+            for (size_t c = 0; c < chunks; c++)
+                atomic_init(&d->chunk[c], (struct lt_entry *)(mine + c * chunk_bytes));
+            sh->arena_chunks = (uint32_t)chunks;
+            mine += chunks * chunk_bytes;
+        }
+        if ((rc = lt_set_init(&sh->mac, bits, mine)) != LEASE_TABLE_OK) {
             free(d);
             break;
         }
-        if ((rc = lt_set_init(&t->ipsets[made].set, bits)) != LEASE_TABLE_OK) {
+        if ((rc = lt_set_init(&t->ipsets[made].set, bits, mine ? mine + ix_bytes : NULL)) != LEASE_TABLE_OK) {
             lt_set_release(&sh->mac);
             free(d);
             break;
@@ -632,7 +681,7 @@ void lease_table_destroy(struct lease_table *t)
     for (unsigned s = 0; s < t->nshards; s++) {
         struct lt_shard *sh = &t->shards[s];
         struct lt_dir *d = atomic_load_explicit(&sh->dir, memory_order_relaxed);
-        for (size_t i = 0; i < d->cap; i++)
+        for (size_t i = sh->arena_chunks; i < d->cap; i++)
             free(atomic_load_explicit(&d->chunk[i], memory_order_relaxed));
         free(d);
         for (struct lt_dir *r = sh->retired_dirs, *next; r; r = next) {
@@ -644,6 +693,8 @@ void lease_table_destroy(struct lease_table *t)
     }
     free(t->shards);
     free(t->ipsets);
+    if (t->arena)
+        munmap(t->arena, t->arena_bytes);
     free(t);
 }
 
@@ -987,7 +1038,7 @@ void lease_table_stats(const struct lease_table *t, struct lease_table_stats *st
     memset(st, 0, sizeof *st);
     if (!t)
         return;
-    st->memory_bytes = sizeof *t + t->nshards * (sizeof *t->shards + sizeof *t->ipsets);
+    st->memory_bytes = sizeof *t + t->nshards * (sizeof *t->shards + sizeof *t->ipsets) + t->arena_bytes;
     for (unsigned s = 0; s < t->nshards; s++) {
         struct lt_shard *sh = (struct lt_shard *)&t->shards[s];
         struct lt_set *sets[2] = { &sh->mac, (struct lt_set *)&t->ipsets[s].set };

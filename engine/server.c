@@ -6,7 +6,9 @@
  * graceful stop (no new connections, in-flight responses finish, up to
  * STOP_DEADLINE_MS), a second signal stops at once. */
 #include "engine/server.h"
+#include "engine/dhcp_service.h" /* dhcp */
 #include "engine/http_service.h"
+#include "engine/inventory.h"    /* dhcp: reservations, --known-only */
 #include "engine/options.h"
 #include "engine/tftp_service.h" /* tftp */
 #include "io/loop.h"
@@ -32,6 +34,8 @@ struct worker {
     struct io_loop *loop;
     struct http_service *http;
     struct tftp_service *tftp;  /* NULL: TFTP off */
+    struct dhcp_shared *dhcp_shared; /* dhcp: NULL: DHCP off */
+    struct dhcp_service *dhcp;  /* dhcp */
     atomic_int stopping;        /* 0 run, 1 drain, 2 abort */
     atomic_bool done;
     uint64_t drain_started_ms;
@@ -45,6 +49,8 @@ struct worker {
 static void worker_idle(void *arg)
 {
     struct worker *w = arg;
+    if (w->dhcp) /* dhcp: journal sync (group commit), then this turn's replies */
+        dhcp_service_flush(w->dhcp);
     if (w->http)
         http_service_flush_log(w->http);
     if (w->tftp) /* tftp */
@@ -144,6 +150,20 @@ static void *worker_main(void *arg)
             return NULL;
         }
     }
+    if (w->dhcp_shared) { /* dhcp: one socket per worker on --dhcp-port (and 4011) */
+        struct dhcp_service_config dc = {
+            .shared = w->dhcp_shared, .worker = (unsigned)w->id, .nworkers = w->nworkers, .quiet = o->quiet,
+        };
+        rc = dhcp_service_start(&w->dhcp, w->loop, &dc, w->start_err, sizeof(w->start_err));
+        if (rc < 0) {
+            w->start_rc = rc;
+            signal_ready(w);
+            http_service_free(w->http);
+            tftp_service_free(w->tftp);
+            io_loop_free(w->loop);
+            return NULL;
+        }
+    }
     io_loop_set_idle_hook(w->loop, worker_idle, w);
     signal_ready(w);
     rc = io_loop_run(w->loop);
@@ -151,6 +171,7 @@ static void *worker_main(void *arg)
         fprintf(stderr, "bootstorm: worker %d: loop failed: %s\n", w->id, strerror(-rc));
     http_service_free(w->http);
     tftp_service_free(w->tftp); /* tftp */
+    dhcp_service_free(w->dhcp); /* dhcp: sends what is still queued */
     struct io_loop *loop = w->loop;
     atomic_store(&w->done, true); /* main may still wake the loop: free it after join */
     (void)loop;
@@ -167,6 +188,25 @@ int server_run(const struct options *o)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit the mask */
     signal(SIGPIPE, SIG_IGN);
 
+    /* dhcp: shared state (inventory, lease table, pools, journal replay) before the workers */
+    struct inventory_holder *dhcp_inv = NULL;
+    struct dhcp_shared *dhcp_shared = NULL;
+    if (options_dhcp_enabled(o)) {
+        char derr[OPTIONS_ERR_MAX];
+        struct inventory *inv = NULL;
+        if (o->hosts && inventory_load(o->hosts, &inv, derr, sizeof(derr)) < 0) {
+            fprintf(stderr, "bootstorm: %s\n", derr);
+            return 1;
+        }
+        if ((o->hosts && !(dhcp_inv = inventory_holder_new(inv))) ||
+            dhcp_shared_create(o, dhcp_inv, &dhcp_shared, derr, sizeof(derr)) < 0) {
+            fprintf(stderr, "bootstorm: %s\n", dhcp_inv ? derr : "out of memory");
+            if (!dhcp_inv)
+                inventory_free(inv);
+            inventory_holder_free(dhcp_inv);
+            return 1;
+        }
+    }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = o->threads ? o->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
     struct worker *ws = calloc(n, sizeof(*ws));
@@ -177,6 +217,7 @@ int server_run(const struct options *o)
     int status = 0;
     for (unsigned i = 0; i < n; i++) {
         ws[i] = (struct worker){.id = (int)i, .nworkers = n, .o = o, .ready_mu = &mu, .ready_cv = &cv, .ready_count = &ready};
+        ws[i].dhcp_shared = dhcp_shared; /* dhcp */
         if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0) {
             fprintf(stderr, "bootstorm: cannot start worker %u: %s\n", i, strerror(errno));
             status = 1;
@@ -202,8 +243,13 @@ int server_run(const struct options *o)
         char tftp_part[64] = ""; /* tftp */
         if (options_tftp_enabled(o))
             snprintf(tftp_part, sizeof(tftp_part), ", tftp on %s:%u", a, o->tftp_port);
-        fprintf(stderr, "bootstorm: serving http on %s:%u (%s)%s, %u workers\n", a, o->http_port,
-                o->http_root ? o->http_root : "no root", tftp_part, n);
+        char dhcp_part[160] = ""; /* dhcp */
+        if (dhcp_shared) {
+            dhcp_part[0] = ',', dhcp_part[1] = ' ';
+            dhcp_shared_describe(dhcp_shared, dhcp_part + 2, sizeof(dhcp_part) - 2);
+        }
+        fprintf(stderr, "bootstorm: serving http on %s:%u (%s)%s%s, %u workers\n", a, o->http_port,
+                o->http_root ? o->http_root : "no root", tftp_part, dhcp_part, n);
         int stops = 0;
         while (stops < 2) {
             int sig = 0;
@@ -259,6 +305,8 @@ int server_run(const struct options *o)
             io_loop_free(ws[i].loop);
     }
     free(ws);
+    dhcp_shared_destroy(dhcp_shared); /* dhcp: after every worker is gone */
+    inventory_holder_free(dhcp_inv);
     if (status == 0)
         fprintf(stderr, "bootstorm: stopped\n");
     return status;

@@ -603,9 +603,9 @@ static void xfer_end(struct xfer *x, const char *outcome, uint64_t *counter)
         s->st.bytes += bytes;
         s->st.blocks_sent += x->tx.blocks_sent;
         s->st.retransmits += x->tx.blocks_resent;
-        log_line(s, "tftp %s RRQ \"%s\"%s bytes=%llu blksize=%u window=%u ms=%llu retransmits=%llu %s\n", a,
-                 x->name, x->virt ? " (virtual)" : "", (unsigned long long)bytes, x->blksize, x->window,
-                 (unsigned long long)ms, (unsigned long long)x->tx.blocks_resent, outcome);
+        log_line(s, "tftp %s RRQ \"%s\"%s bytes=%llu blksize=%u window=%u ms=%llu retransmits=%llu timeouts=%u %s\n",
+                 a, x->name, x->virt ? " (virtual)" : "", (unsigned long long)bytes, x->blksize, x->window,
+                 (unsigned long long)ms, (unsigned long long)x->tx.blocks_resent, x->tx.timeouts, outcome);
     } else {
         s->st.bytes += x->wbytes;
         s->st.retransmits += x->retrans;

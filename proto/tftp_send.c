@@ -140,9 +140,10 @@ void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_acti
         act->note = TFTP_SEND_NOTE_DUP_ACK;
         if (explained(s) || s->cfg.window == 1 || s->acked == s->sent_hi)
             return; /* lock-step: RFC 1123 §4.2.3.1, never resend on a duplicate */
-        act->note = TFTP_SEND_NOTE_GAP; /* the client lacks acked+1 */
+        /* The client lacks acked+1.  The timer is left running: this is no progress,
+         * and a client repeating itself must not keep the transfer alive forever. */
+        act->note = TFTP_SEND_NOTE_GAP;
         send_window(s, s->acked + 1, act);
-        arm(s, act);
         return;
     }
     bool full = k == s->sent_hi;

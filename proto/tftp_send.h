@@ -18,8 +18,8 @@
  *   order, and RFC 7440 receivers drop what follows a gap): blocks k+1.. are resent
  *   at once instead of after a timeout (RFC 7440 §4) — unless the ACK is explained
  *   by our own retransmissions (below).
- * - Explained ACKs.  EDK2/OVMF (and atftp) ACK every out-of-order or duplicate DATA
- *   with their current position.  Each copy we retransmit of a block the client may
+ * - Explained ACKs.  EDK2/OVMF (Mtftp4RrqHandleData) ACKs every out-of-order or
+ *   duplicate DATA with its current position at once.  Each copy we retransmit of a block the client may
  *   already hold can therefore come back as one extra ACK, and answering those with
  *   more resends feeds on itself (a simulation with 1% reordering and window 16 sent
  *   5-15x the file).  So every retransmitted block adds one to a budget (`stale`,
@@ -134,7 +134,7 @@ struct tftp_send {
     uint64_t blocks_sent; /* DATA packets requested, retransmissions included */
     uint64_t blocks_resent;
     uint32_t timeouts;
-    uint32_t dup_acks; /* duplicate, old and future ACKs ignored */
+    uint32_t dup_acks; /* duplicate, old and future ACKs received */
 };
 
 /* TFTP_EINVAL if blksize or window is out of range or rto_max_ms < rto_ms. */

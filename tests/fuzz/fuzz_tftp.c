@@ -215,6 +215,7 @@ static void check_netascii(const uint8_t *data, size_t size)
 struct model {
     uint64_t acked, sent_hi;
     enum tftp_send_outcome outcome;
+    bool dup; /* the event was an ACK repeating the highest acknowledged block */
 };
 
 static void check_step(const struct tftp_send *s, const struct tftp_send_actions *a, struct model *m)
@@ -248,7 +249,8 @@ static void check_step(const struct tftp_send *s, const struct tftp_send_actions
     if (a->count) {
         CHECK(a->first > s->acked && a->first + a->count - 1 <= s->sent_hi);
         CHECK(a->count <= s->cfg.window);
-        for (uint64_t k = a->first; k < a->first + a->count; k++) {
+        /* the first 8 and last 8 blocks of the range (windows go up to 32767) */
+        for (uint64_t k = a->first; k < a->first + a->count; k = (k - a->first == 7 && a->count > 16) ? a->first + a->count - 8 : k + 1) {
             uint64_t off = tftp_send_block_offset(s, k);
             uint32_t len = tftp_send_block_len(s, k);
             CHECK(off == (k - 1) * s->cfg.blksize && off + len <= s->cfg.size);
@@ -260,12 +262,22 @@ static void check_step(const struct tftp_send *s, const struct tftp_send_actions
     if (a->note == TFTP_SEND_NOTE_OLD_ACK || a->note == TFTP_SEND_NOTE_FUTURE_ACK ||
         a->note == TFTP_SEND_NOTE_IGNORED)
         CHECK(a->count == 0 && s->acked == m->acked && a->timer == TFTP_SEND_TIMER_KEEP);
-    if (s->cfg.window == 1 && a->note == TFTP_SEND_NOTE_DUP_ACK)
-        CHECK(a->count == 0); /* RFC 1123 §4.2.3.1 */
+    if (m->dup && (s->cfg.window == 1 || a->note == TFTP_SEND_NOTE_DUP_ACK))
+        CHECK(a->count == 0 && s->acked == m->acked); /* lock-step: RFC 1123 §4.2.3.1 */
+    if (m->dup && a->count)
+        CHECK(a->note == TFTP_SEND_NOTE_GAP && a->first == s->acked + 1 && a->timer == TFTP_SEND_TIMER_KEEP);
     CHECK(tftp_send_outcome_str(s->outcome) != NULL);
     m->acked = s->acked;
     m->sent_hi = s->sent_hi;
     m->outcome = s->outcome;
+    m->dup = false;
+}
+
+static void ack(struct tftp_send *s, uint16_t n, struct tftp_send_actions *a, struct model *m)
+{
+    m->dup = s->started && !s->oack_pending && s->outcome == TFTP_SEND_RUNNING &&
+             n == tftp_send_block_wire(s->acked);
+    tftp_send_on_ack(s, n, a);
 }
 
 static uint64_t rd(const uint8_t *d, size_t n, size_t *i, unsigned bytes)
@@ -297,7 +309,7 @@ static void run_sender(const uint8_t *d, size_t n)
         abort(); /* every configuration above is valid */
     CHECK(s.nblocks == cfg.size / cfg.blksize + 1);
     struct tftp_send_actions a;
-    struct model m = {0, 0, TFTP_SEND_RUNNING};
+    struct model m = {0, 0, TFTP_SEND_RUNNING, false};
     tftp_send_start(&s, &a);
     check_step(&s, &a, &m);
     CHECK(a.send_oack == cfg.oack && a.timer == TFTP_SEND_TIMER_ARM);
@@ -307,23 +319,23 @@ static void run_sender(const uint8_t *d, size_t n)
         switch (b & 7) {
         case 0: /* an ACK at or just past the window */
             x = rd(d, n, &i, 1) % (s.cfg.window + 3);
-            tftp_send_on_ack(&s, tftp_send_block_wire(s.acked + x), &a);
+            ack(&s, tftp_send_block_wire(s.acked + x), &a, &m);
             break;
         case 1:
-            tftp_send_on_ack(&s, (uint16_t)rd(d, n, &i, 2), &a);
+            ack(&s, (uint16_t)rd(d, n, &i, 2), &a, &m);
             break;
         case 2:
         case 3:
             tftp_send_on_timeout(&s, &a);
             break;
         case 4:
-            tftp_send_on_ack(&s, tftp_send_block_wire(s.sent_hi), &a);
+            ack(&s, tftp_send_block_wire(s.sent_hi), &a, &m);
             break;
         case 5:
-            tftp_send_on_ack(&s, tftp_send_block_wire(s.acked), &a);
+            ack(&s, tftp_send_block_wire(s.acked), &a, &m);
             break;
         case 6:
-            tftp_send_on_ack(&s, 0, &a);
+            ack(&s, 0, &a, &m);
             break;
         default:
             if (b >> 3 == 0x1f)
@@ -331,7 +343,7 @@ static void run_sender(const uint8_t *d, size_t n)
             else if (b >> 3 == 0x1e)
                 tftp_send_start(&s, &a); /* a second start is ignored */
             else
-                tftp_send_on_ack(&s, tftp_send_block_wire(s.acked + 1 + (b >> 3) % s.cfg.window), &a);
+                ack(&s, tftp_send_block_wire(s.acked + 1 + (b >> 3) % s.cfg.window), &a, &m);
             break;
         }
         check_step(&s, &a, &m);

@@ -398,7 +398,7 @@ Test(lease_table, foreach_and_scan_visit_each_lease_once)
     lease_table_destroy(t);
 }
 
-Test(lease_table, memory_per_lease_at_most_256_bytes, .timeout = 120)
+Test(lease_table, memory_per_lease_at_most_256_bytes)
 {
     const uint32_t n = 200000;
     /* both ways the table is used: sized from the pools up front, and grown */

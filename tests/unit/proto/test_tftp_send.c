@@ -397,7 +397,7 @@ Test(tftp_send, first_block_of_window_lost)
     tftp_send_on_ack(&s, 4, &a); /* 5 lost; 6, 7, 8 each reported as "have 4" */
     cr_assert_eq(a.note, TFTP_SEND_NOTE_GAP);
     EXPECT_DATA(a, 5, 4);
-    cr_assert_eq(a.timer, TFTP_SEND_TIMER_ARM);
+    cr_assert_eq(a.timer, TFTP_SEND_TIMER_KEEP, "no progress: the timer runs on");
     tftp_send_on_ack(&s, 4, &a);
     EXPECT_DATA(a, 0, 0);
     tftp_send_on_ack(&s, 4, &a);
@@ -406,6 +406,26 @@ Test(tftp_send, first_block_of_window_lost)
     tftp_send_on_ack(&s, 8, &a);
     EXPECT_DATA(a, 9, 4);
     cr_assert_eq(s.blocks_resent, 4);
+}
+
+/* A client repeating the same ACK forever is answered at most once per window of
+ * repeats, and still gives up on the timer's schedule. */
+Test(tftp_send, endless_duplicates_still_time_out)
+{
+    struct tftp_send s = mk(100 * 512, 512, 4, false);
+    struct tftp_send_actions a;
+    uint64_t resends = 0;
+    tftp_send_start(&s, &a);
+    for (unsigned t = 0; t <= TFTP_SEND_RETRIES; t++) {
+        for (unsigned i = 0; i < 50; i++) {
+            tftp_send_on_ack(&s, 0, &a);
+            resends += a.count;
+            cr_assert_neq(a.timer, TFTP_SEND_TIMER_ARM);
+        }
+        tftp_send_on_timeout(&s, &a);
+    }
+    cr_assert_eq(s.outcome, TFTP_SEND_TIMEOUT);
+    cr_assert_leq(resends, 7u * (50 / 5 + 1) * 4, "at most one window per 5 repeats");
 }
 
 /* Reordering: 2 arrives before 1.  Without the budget each report would restart the
