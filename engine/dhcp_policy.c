@@ -698,8 +698,13 @@ int dhcp_policy_build_reply(const struct dhcp_policy_config *cfg, const struct d
     }
 
     dhcp_order_options(req, os.o, os.n);
+    /* an optional option goes in only if every required one after it still fits */
+    size_t required_after[20] = {0};
+    for (size_t i = os.n; i-- > 1;)
+        required_after[i - 1] = required_after[i] + (opt_required(&os, os.o[i].code) ? dhcp_option_space(os.o[i].len) : 0);
     for (size_t i = 0; i < os.n; i++) {
-        if (!opt_required(&os, os.o[i].code) && dhcp_option_space(os.o[i].len) > dhcp_writer_room(&w))
+        if (!opt_required(&os, os.o[i].code) &&
+            dhcp_option_space(os.o[i].len) + required_after[i] > dhcp_writer_room(&w))
             continue; /* what the client's size limit has no room for */
         dhcp_put_option(&w, os.o[i].code, os.o[i].data, os.o[i].len);
     }

@@ -629,6 +629,8 @@ int lease_table_create(unsigned shards, size_t expected, struct lease_table **ou
     if (!t->shards || !t->ipsets) {
         free(t->shards);
         free(t->ipsets);
+        if (t->arena)
+            munmap(t->arena, t->arena_bytes);
         free(t);
         return LEASE_TABLE_ENOMEM;
     }

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <linux/errqueue.h>
 #include <stdio.h>
 #include <stdlib.h>
