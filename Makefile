@@ -101,7 +101,8 @@ asan:
 # in-process stand-in (tests/tsan/) and the integration suites run against a
 # TSan-built server.
 TSAN_UNITS := tests/unit/engine/test_addr_pool tests/unit/engine/test_lease_table \
-              tests/unit/engine/test_lease_journal tests/unit/engine/test_lease_store
+              tests/unit/engine/test_lease_journal tests/unit/engine/test_lease_store \
+              tests/unit/engine/test_inventory
 build/tsan/tsan/%: tests/unit/%.c tests/tsan/runner.c build/tsan/libbootstorm.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -Itests/tsan -O1 -fsanitize=thread -o $@ $< tests/tsan/runner.c build/tsan/libbootstorm.a $(LDLIBS_COMMON)

@@ -1,6 +1,7 @@
 /* engine/main.c — `bootstorm <command> [options]`. */
 #include "engine/options.h"
 #include "engine/ports.h"
+#include "engine/rollout_cli.h"
 #include "engine/server.h"
 
 #include <errno.h>
@@ -15,6 +16,8 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  serve     run the DHCP, TFTP and HTTP services\n"
+            "  check     load inventory, profiles and templates, render every host, report every problem\n"
+            "  render    render MAC|HOSTNAME [pxelinux|grub|ipxe|kickstart]: what that host is served\n"
             "  ports     print the firewall rules (nftables and iptables) the options need\n"
             "  help      this text; 'help --markdown' prints the knob table for the README\n"
             "\n"
@@ -39,6 +42,10 @@ int main(int argc, char **argv)
         c = OPTIONS_CMD_SERVE;
     else if (!strcmp(cmd, "ports"))
         c = OPTIONS_CMD_PORTS;
+    else if (!strcmp(cmd, "check"))
+        c = OPTIONS_CMD_CHECK;
+    else if (!strcmp(cmd, "render"))
+        c = OPTIONS_CMD_RENDER;
     else {
         fprintf(stderr, "bootstorm: unknown command '%s' (try 'bootstorm help')\n", cmd);
         return 2;
@@ -46,7 +53,7 @@ int main(int argc, char **argv)
     struct options o = {0};
     char err[OPTIONS_ERR_MAX];
     int first_arg = 0;
-    int rc = options_parse(&o, c, argc - 1, argv + 1, &first_arg, err, sizeof(err));
+    int rc = options_parse(&o, c, argc - 1, argv + 1, c == OPTIONS_CMD_RENDER ? &first_arg : NULL, err, sizeof(err));
     if (rc == OPTIONS_HELP) {
         options_print_help(stdout, c);
         options_free(&o);
@@ -58,7 +65,11 @@ int main(int argc, char **argv)
         return 2;
     }
     int status;
-    if (c == OPTIONS_CMD_PORTS)
+    if (c == OPTIONS_CMD_CHECK)
+        status = rollout_cli_check(&o);
+    else if (c == OPTIONS_CMD_RENDER)
+        status = rollout_cli_render(&o, argc - 1 - first_arg, argv + 1 + first_arg);
+    else if (c == OPTIONS_CMD_PORTS)
         status = ports_write(stdout, &o, PORTS_FORMAT_BOTH) != PORTS_OK;
     else if (o.state_dir && mkdir(o.state_dir, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "bootstorm: --state-dir %s: cannot create: %s\n", o.state_dir, strerror(errno));

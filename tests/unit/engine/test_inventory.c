@@ -28,9 +28,9 @@ static void parse_bad(const char *text, const char *want)
 {
     struct inventory *inv = (struct inventory *)1;
     int rc = inventory_parse("hosts.csv", text, strlen(text), &inv, err, sizeof err);
-    cr_expect_eq(rc, -EINVAL, "rc %d for %s", rc, text);
-    cr_expect_null(inv);
-    cr_expect_str_eq(err, want);
+    cr_assert_eq(rc, -EINVAL, "rc %d for %s", rc, text);
+    cr_assert_null(inv);
+    cr_assert_str_eq(err, want);
 }
 
 Test(inventory, basic_columns_and_vars)
@@ -40,23 +40,23 @@ Test(inventory, basic_columns_and_vars)
                                      "52-54-00-AB-CD-EF,node2,,,r02,storage\n");
     cr_assert_eq(inventory_count(inv), 2);
     const struct inv_host *h = inventory_host(inv, 0);
-    cr_expect_str_eq(h->mac_str, "52:54:00:12:34:56");
-    cr_expect_str_eq(h->hostname, "node1");
-    cr_expect_eq(h->ip, 0x0a000005u);
-    cr_expect_str_eq(h->profile, "centos");
-    cr_expect_eq(h->line, 2);
+    cr_assert_str_eq(h->mac_str, "52:54:00:12:34:56");
+    cr_assert_str_eq(h->hostname, "node1");
+    cr_assert_eq(h->ip, 0x0a000005u);
+    cr_assert_str_eq(h->profile, "centos");
+    cr_assert_eq(h->line, 2);
     cr_assert_eq(h->nvars, 2);
-    cr_expect_str_eq(h->vars[0].key, "rack");
-    cr_expect_str_eq(h->vars[0].value, "r01");
-    cr_expect_str_eq(inv_host_var(h, "role"), "compute");
-    cr_expect_null(inv_host_var(h, "disk"));
+    cr_assert_str_eq(h->vars[0].key, "rack");
+    cr_assert_str_eq(h->vars[0].value, "r01");
+    cr_assert_str_eq(inv_host_var(h, "role"), "compute");
+    cr_assert_null(inv_host_var(h, "disk"));
     h = inventory_host(inv, 1);
-    cr_expect_str_eq(h->mac_str, "52:54:00:ab:cd:ef");
-    cr_expect_eq(h->ip, 0);
-    cr_expect_str_eq(h->profile, "");
-    cr_expect_str_eq(inv_host_var(h, "rack"), "r02");
-    cr_expect_null(inventory_host(inv, 2));
-    cr_expect_str_eq(inventory_name(inv), "hosts.csv");
+    cr_assert_str_eq(h->mac_str, "52:54:00:ab:cd:ef");
+    cr_assert_eq(h->ip, 0);
+    cr_assert_str_eq(h->profile, "");
+    cr_assert_str_eq(inv_host_var(h, "rack"), "r02");
+    cr_assert_null(inventory_host(inv, 2));
+    cr_assert_str_eq(inventory_name(inv), "hosts.csv");
     inventory_free(inv);
 }
 
@@ -64,9 +64,9 @@ Test(inventory, header_any_order_minimal)
 {
     struct inventory *inv = parse_ok("HostName,MAC\nweb1,00:11:22:33:44:55\n");
     const struct inv_host *h = inventory_host(inv, 0);
-    cr_expect_str_eq(h->hostname, "web1");
-    cr_expect_str_eq(h->mac_str, "00:11:22:33:44:55");
-    cr_expect_eq(h->nvars, 0);
+    cr_assert_str_eq(h->hostname, "web1");
+    cr_assert_str_eq(h->mac_str, "00:11:22:33:44:55");
+    cr_assert_eq(h->nvars, 0);
     inventory_free(inv);
 }
 
@@ -82,16 +82,16 @@ Test(inventory, quotes_bom_crlf_comments_blank)
     struct inventory *inv = parse_ok(text);
     cr_assert_eq(inventory_count(inv), 3);
     const struct inv_host *h = inventory_host(inv, 0);
-    cr_expect_eq(h->line, 4);
-    cr_expect_str_eq(inv_host_var(h, "note"), "rack 3, \"left\" side");
+    cr_assert_eq(h->line, 4);
+    cr_assert_str_eq(inv_host_var(h, "note"), "rack 3, \"left\" side");
     h = inventory_host(inv, 1);
-    cr_expect_str_eq(h->hostname, "a2");
-    cr_expect_eq(h->ip, 0);
-    cr_expect_str_eq(inv_host_var(h, "note"), "two\nlines");
-    cr_expect_eq(h->line, 6);
+    cr_assert_str_eq(h->hostname, "a2");
+    cr_assert_eq(h->ip, 0);
+    cr_assert_str_eq(inv_host_var(h, "note"), "two\nlines");
+    cr_assert_eq(h->line, 6);
     h = inventory_host(inv, 2);
-    cr_expect_eq(h->line, 8, "line counting goes on after a quoted line break: %u", h->line);
-    cr_expect_str_eq(inv_host_var(h, "note"), "");
+    cr_assert_eq(h->line, 8, "line counting goes on after a quoted line break: %u", h->line);
+    cr_assert_str_eq(inv_host_var(h, "note"), "");
     inventory_free(inv);
 }
 
@@ -104,16 +104,16 @@ Test(inventory, lookups)
     uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
     const struct inv_host *h = inventory_find_mac(inv, mac);
     cr_assert_not_null(h);
-    cr_expect_str_eq(h->hostname, "Beta.example.com");
+    cr_assert_str_eq(h->hostname, "Beta.example.com");
     mac[5] = 9;
-    cr_expect_null(inventory_find_mac(inv, mac));
-    cr_expect_eq(inventory_find_hostname(inv, "beta.EXAMPLE.com"), h, "host names compare without case");
-    cr_expect_null(inventory_find_hostname(inv, "delta"));
+    cr_assert_null(inventory_find_mac(inv, mac));
+    cr_assert_eq(inventory_find_hostname(inv, "beta.EXAMPLE.com"), h, "host names compare without case");
+    cr_assert_null(inventory_find_hostname(inv, "delta"));
     h = inventory_find_ip(inv, 0xc0a8010a);
     cr_assert_not_null(h);
-    cr_expect_str_eq(h->hostname, "alpha");
-    cr_expect_null(inventory_find_ip(inv, 0xc0a8010c));
-    cr_expect_null(inventory_find_ip(inv, 0), "pool hosts are not indexed under 0");
+    cr_assert_str_eq(h->hostname, "alpha");
+    cr_assert_null(inventory_find_ip(inv, 0xc0a8010c));
+    cr_assert_null(inventory_find_ip(inv, 0), "pool hosts are not indexed under 0");
     inventory_free(inv);
 }
 
@@ -145,41 +145,41 @@ Test(inventory, many_hosts_indexed)
 Test(inventory, parse_mac_helper)
 {
     uint8_t m[6];
-    cr_expect(inventory_parse_mac("aa:BB:cc:dd:ee:0f", m));
-    cr_expect_eq(m[1], 0xbb);
-    cr_expect_eq(m[5], 0x0f);
-    cr_expect(inventory_parse_mac("aa-bb-cc-dd-ee-ff", m));
-    cr_expect_not(inventory_parse_mac("aa:bb-cc:dd:ee:ff", m), "mixed separators");
-    cr_expect_not(inventory_parse_mac("aa:bb:cc:dd:ee", m));
-    cr_expect_not(inventory_parse_mac("aa:bb:cc:dd:ee:ff:", m));
-    cr_expect_not(inventory_parse_mac("a:bb:cc:dd:ee:ff", m));
-    cr_expect_not(inventory_parse_mac("aabbccddeeff", m));
-    cr_expect_not(inventory_parse_mac("gg:bb:cc:dd:ee:ff", m));
-    cr_expect_not(inventory_parse_mac("", m));
+    cr_assert(inventory_parse_mac("aa:BB:cc:dd:ee:0f", m));
+    cr_assert_eq(m[1], 0xbb);
+    cr_assert_eq(m[5], 0x0f);
+    cr_assert(inventory_parse_mac("aa-bb-cc-dd-ee-ff", m));
+    cr_assert_not(inventory_parse_mac("aa:bb-cc:dd:ee:ff", m), "mixed separators");
+    cr_assert_not(inventory_parse_mac("aa:bb:cc:dd:ee", m));
+    cr_assert_not(inventory_parse_mac("aa:bb:cc:dd:ee:ff:", m));
+    cr_assert_not(inventory_parse_mac("a:bb:cc:dd:ee:ff", m));
+    cr_assert_not(inventory_parse_mac("aabbccddeeff", m));
+    cr_assert_not(inventory_parse_mac("gg:bb:cc:dd:ee:ff", m));
+    cr_assert_not(inventory_parse_mac("", m));
     char s[18];
     uint8_t x[6] = { 0xde, 0xad, 0xbe, 0xef, 0, 1 };
     inventory_format_mac(x, s);
-    cr_expect_str_eq(s, "de:ad:be:ef:00:01");
+    cr_assert_str_eq(s, "de:ad:be:ef:00:01");
 }
 
 Test(inventory, hostname_rules)
 {
-    cr_expect(inventory_valid_hostname("a"));
-    cr_expect(inventory_valid_hostname("node-01.rack3.example"));
-    cr_expect(inventory_valid_hostname("3com"), "RFC 1123 allows a leading digit");
-    cr_expect_not(inventory_valid_hostname(""));
-    cr_expect_not(inventory_valid_hostname("-node"));
-    cr_expect_not(inventory_valid_hostname("node-"));
-    cr_expect_not(inventory_valid_hostname("no_de"));
-    cr_expect_not(inventory_valid_hostname("a..b"));
-    cr_expect_not(inventory_valid_hostname("a.b."));
-    cr_expect_not(inventory_valid_hostname("node.-x"));
+    cr_assert(inventory_valid_hostname("a"));
+    cr_assert(inventory_valid_hostname("node-01.rack3.example"));
+    cr_assert(inventory_valid_hostname("3com"), "RFC 1123 allows a leading digit");
+    cr_assert_not(inventory_valid_hostname(""));
+    cr_assert_not(inventory_valid_hostname("-node"));
+    cr_assert_not(inventory_valid_hostname("node-"));
+    cr_assert_not(inventory_valid_hostname("no_de"));
+    cr_assert_not(inventory_valid_hostname("a..b"));
+    cr_assert_not(inventory_valid_hostname("a.b."));
+    cr_assert_not(inventory_valid_hostname("node.-x"));
     char long_name[80];
     memset(long_name, 'x', 64);
     long_name[64] = 0;
-    cr_expect_not(inventory_valid_hostname(long_name), "64 characters do not fit");
+    cr_assert_not(inventory_valid_hostname(long_name), "64 characters do not fit");
     long_name[63] = 0;
-    cr_expect(inventory_valid_hostname(long_name), "63 characters: one full label");
+    cr_assert(inventory_valid_hostname(long_name), "63 characters: one full label");
 }
 
 Test(inventory, bad_values)
@@ -230,8 +230,8 @@ Test(inventory, structure_errors)
     parse_bad("mac,hostname\n02:00:00:00:00:01,a\"b\n", "hosts.csv:2: quote inside an unquoted field");
     const char nul[] = "mac,hostname\n02:00:00:00:00:01,a\0\n";
     struct inventory *inv;
-    cr_expect_eq(inventory_parse("hosts.csv", nul, sizeof nul - 1, &inv, err, sizeof err), -EINVAL);
-    cr_expect_str_eq(err, "hosts.csv:2: NUL byte: not a text file");
+    cr_assert_eq(inventory_parse("hosts.csv", nul, sizeof nul - 1, &inv, err, sizeof err), -EINVAL);
+    cr_assert_str_eq(err, "hosts.csv:2: NUL byte: not a text file");
 }
 
 static char reported[8][256];
@@ -256,12 +256,12 @@ Test(inventory, every_problem_reported)
     nreported = 0;
     cr_assert_eq(inventory_parse_report("h.csv", text, strlen(text), &inv, collect, NULL), -EINVAL);
     cr_assert_eq(nreported, 3);
-    cr_expect_str_eq(reported[0], "h.csv:3: mac \"bad\": not a MAC address (aa:bb:cc:dd:ee:ff)");
-    cr_expect_str_eq(reported[1], "h.csv:4: duplicate hostname \"a\" (also on line 2)");
-    cr_expect_str_eq(reported[2], "h.csv:4: duplicate ip 10.0.0.1 (also on line 2)");
+    cr_assert_str_eq(reported[0], "h.csv:3: mac \"bad\": not a MAC address (aa:bb:cc:dd:ee:ff)");
+    cr_assert_str_eq(reported[1], "h.csv:4: duplicate hostname \"a\" (also on line 2)");
+    cr_assert_str_eq(reported[2], "h.csv:4: duplicate ip 10.0.0.1 (also on line 2)");
     /* the short form keeps the first and counts the rest */
     cr_assert_eq(inventory_parse("h.csv", text, strlen(text), &inv, err, sizeof err), -EINVAL);
-    cr_expect_str_eq(err, "h.csv:3: mac \"bad\": not a MAC address (aa:bb:cc:dd:ee:ff) (and 2 more problems)");
+    cr_assert_str_eq(err, "h.csv:3: mac \"bad\": not a MAC address (aa:bb:cc:dd:ee:ff) (and 2 more problems)");
 }
 
 Test(inventory, load_file)
@@ -274,15 +274,15 @@ Test(inventory, load_file)
     close(fd);
     struct inventory *inv;
     cr_assert_eq(inventory_load(path, &inv, err, sizeof err), 0, "%s", err);
-    cr_expect_str_eq(inventory_host(inv, 0)->hostname, "n1");
-    cr_expect_str_eq(inventory_name(inv), path);
+    cr_assert_str_eq(inventory_host(inv, 0)->hostname, "n1");
+    cr_assert_str_eq(inventory_name(inv), path);
     inventory_free(inv);
     unlink(path);
-    cr_expect_eq(inventory_load(path, &inv, err, sizeof err), -ENOENT);
+    cr_assert_eq(inventory_load(path, &inv, err, sizeof err), -ENOENT);
     char want[128];
     snprintf(want, sizeof want, "%s: No such file or directory", path);
-    cr_expect_str_eq(err, want);
-    cr_expect_eq(inventory_load("/tmp", &inv, err, sizeof err), -EISDIR);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(inventory_load("/tmp", &inv, err, sizeof err), -EISDIR);
 }
 
 /* ---- publication ---- */
@@ -301,19 +301,19 @@ Test(inventory, holder_single_thread)
     struct inventory_holder *h = inventory_holder_new(NULL);
     cr_assert_not_null(h);
     struct inventory *cur = inventory_holder_acquire(h);
-    cr_expect_null(cur);
+    cr_assert_null(cur);
     inventory_holder_publish(h, make_gen(1));
     inventory_holder_refresh(h, &cur);
     cr_assert_not_null(cur);
-    cr_expect_str_eq(inv_host_var(inventory_host(cur, 0), "gen"), "1");
+    cr_assert_str_eq(inv_host_var(inventory_host(cur, 0), "gen"), "1");
     struct inventory *old = cur;
     inventory_holder_publish(h, make_gen(2));
     /* the old one stays valid for this thread until it refreshes */
-    cr_expect_str_eq(inv_host_var(inventory_host(old, 0), "gen"), "1");
+    cr_assert_str_eq(inv_host_var(inventory_host(old, 0), "gen"), "1");
     inventory_holder_refresh(h, &cur);
-    cr_expect_str_eq(inv_host_var(inventory_host(cur, 0), "gen"), "2");
+    cr_assert_str_eq(inv_host_var(inventory_host(cur, 0), "gen"), "2");
     inventory_holder_refresh(h, &cur); /* nothing new: stays */
-    cr_expect_str_eq(inv_host_var(inventory_host(cur, 0), "gen"), "2");
+    cr_assert_str_eq(inv_host_var(inventory_host(cur, 0), "gen"), "2");
     inventory_holder_release(h, cur);
     inventory_holder_free(h);
 }
@@ -369,11 +369,11 @@ Test(inventory, holder_reader_and_publisher_race)
     atomic_store(&r.stop, true);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    cr_expect_eq(atomic_load(&r.bad), 0);
-    cr_expect_gt(atomic_load(&r.reads), 0);
+    cr_assert_eq(atomic_load(&r.bad), 0);
+    cr_assert_gt(atomic_load(&r.reads), 0);
     /* a late thread sees the newest */
     struct inventory *cur = inventory_holder_acquire(r.h);
-    cr_expect_str_eq(inv_host_var(inventory_host(cur, 0), "gen"), "300");
+    cr_assert_str_eq(inv_host_var(inventory_host(cur, 0), "gen"), "300");
     inventory_holder_release(r.h, cur);
     inventory_holder_free(r.h);
 }

@@ -513,7 +513,7 @@ Test(rollout, check_files)
     cr_expect(found, "want %s, first: %s", w, problems[0]);
 }
 
-Test(rollout, render)
+Test(rollout, render_by_id)
 {
     start(0, NULL);
     struct template_buf b = { 0 };
