@@ -94,7 +94,9 @@ test: deps
 	@$(MAKE) --no-print-directory integration
 
 asan:
-	@$(MAKE) --no-print-directory BUILD=asan all unit integration
+	@$(MAKE) --no-print-directory BUILD=asan all
+	@UNIT_JOBS=1 $(MAKE) --no-print-directory BUILD=asan unit
+	@$(MAKE) --no-print-directory BUILD=asan integration
 
 # Criterion cannot start under TSan (its BoxFort arena collides with TSan's
 # shadow, Criterion #274), so the concurrency suites are built against an

@@ -43,7 +43,11 @@ int io_loop_new(struct io_loop **out, const struct io_loop_config *cfg, char *wh
         free(loop);
         return -EINVAL;
     }
-    loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    /* Not EFD_NONBLOCK: older kernels complete an io_uring read of an
+     * O_NONBLOCK file at once with -EAGAIN instead of polling it, and the
+     * re-armed wake read would spin.  Nothing blocks on it: epoll reads it
+     * only when readable, and a write blocks only at a counter of 2^64-2. */
+    loop->wake_fd = eventfd(0, EFD_CLOEXEC);
     if (loop->wake_fd < 0) {
         int e = -errno;
         free(loop);
@@ -106,7 +110,7 @@ void io_loop_wake(struct io_loop *loop)
 {
     uint64_t one = 1;
     ssize_t n = write(loop->wake_fd, &one, sizeof(one));
-    (void)n; /* EAGAIN means a wake-up is already pending */
+    (void)n; /* nothing to do on failure: the fd lives as long as the loop */
 }
 
 void io_loop_stop(struct io_loop *loop)

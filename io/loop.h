@@ -133,7 +133,9 @@ int io_recvmsg(struct io_loop *loop, struct io_op *op, int fd);
 int io_send(struct io_loop *loop, struct io_op *op, int fd, const struct iovec *iov, int iovcnt, int flags);
 /* Sends len bytes of file_fd from off to the socket without copying them into
  * user memory (sendfile(2) from the worker when the socket is writable).
- * One completion with res = bytes sent (at least 1 unless error/EOF). */
+ * One completion with res = bytes sent (at least 1 unless error/EOF; 0 when
+ * off is at or past the end of the file).  sendfile(2) takes no MSG_NOSIGNAL:
+ * the process must ignore SIGPIPE, or a peer that has gone kills it. */
 int io_sendfile(struct io_loop *loop, struct io_op *op, int sock_fd, int file_fd, uint64_t off, size_t len);
 /* Requests the end of an in-flight op; its final completion follows
  * (-ECANCELED, or its ordinary result if it was already done). */

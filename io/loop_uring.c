@@ -205,7 +205,8 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
     }
 
     /* A multishot op the kernel ended without error (ENOBUFS, overflow,
-     * internal limits) is re-armed transparently: the caller sees one stream. */
+     * internal limits, an ICMP error on a UDP socket) is re-armed
+     * transparently: the caller sees one stream. */
     if (!more && (op->kind == IO_OP_RECV || op->kind == IO_OP_RECVMSG || op->kind == IO_OP_ACCEPT) &&
         !op->cancel_requested) {
         bool rearm = false, silent = false;
@@ -230,6 +231,7 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
     if (op->kind == IO_OP_RECVMSG && c.res == -EBADMSG) {
         if (has_buf)
             buf_return(loop, bid);
+        has_buf = false; /* returned once: twice would hand it to two receives */
         if (c.more)
             return; /* drop a datagram the kernel could not fit */
     }

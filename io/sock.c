@@ -84,6 +84,12 @@ int sock_udp_bind_range(uint32_t addr, uint16_t lo, uint16_t hi, uint16_t *hint,
 {
     if (!lo && !hi)
         return sock_udp_bind(addr, 0, o, err, errlen);
+    /* hi < lo would make the span wrap and try ports outside the range, and
+     * port 0 inside a range would bind an ephemeral port: both refused. */
+    if (lo == 0 || hi < lo) {
+        snprintf(err, errlen, "bad UDP port range %u-%u", lo, hi);
+        return -EINVAL;
+    }
     int fd = udp_socket(o, err, errlen);
     if (fd < 0)
         return fd;
@@ -117,13 +123,13 @@ int sock_local_port(int fd)
 int sock_set_nodelay(int fd)
 {
     int one = 1;
-    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
 bool sock_parse_ipv4(const char *s, uint32_t *addr_be)
 {
     struct in_addr ia;
-    if (inet_pton(AF_INET, s, &ia) != 1)
+    if (!s || inet_pton(AF_INET, s, &ia) != 1)
         return false;
     *addr_be = ia.s_addr;
     return true;
@@ -132,9 +138,10 @@ bool sock_parse_ipv4(const char *s, uint32_t *addr_be)
 const char *sock_addr_str(const void *sa, char *out, size_t outlen)
 {
     const struct sockaddr_in *in = sa;
-    char a[INET_ADDRSTRLEN] = "?";
-    if (in && in->sin_family == AF_INET)
-        inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
-    snprintf(out, outlen, "%s:%u", a, in ? ntohs(in->sin_port) : 0);
+    char a[INET_ADDRSTRLEN];
+    if (in && in->sin_family == AF_INET && inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a)))
+        snprintf(out, outlen, "%s:%u", a, ntohs(in->sin_port));
+    else
+        snprintf(out, outlen, "?"); /* no address, or not IPv4: no port to show either */
     return out;
 }

@@ -22,14 +22,20 @@ struct sock_udp_opts {
 int sock_tcp_listen(uint32_t addr, uint16_t port, int backlog, bool reuseport, char *err, size_t errlen);
 /* UDP socket bound to addr:port (port 0: the kernel picks; see sock_local_port). */
 int sock_udp_bind(uint32_t addr, uint16_t port, const struct sock_udp_opts *o, char *err, size_t errlen);
-/* UDP socket bound to a port within [lo, hi] (both 0: ephemeral). */
+/* UDP socket bound to a port within [lo, hi] (both 0: ephemeral; lo = 0 or
+ * hi < lo otherwise: -EINVAL).  *hint (optional) is the offset into the range
+ * to try first; it is advanced past the port taken, so successive calls rotate
+ * through the range. */
 int sock_udp_bind_range(uint32_t addr, uint16_t lo, uint16_t hi, uint16_t *hint, const struct sock_udp_opts *o,
                         char *err, size_t errlen);
+/* The bound port of a socket, or -errno. */
 int sock_local_port(int fd);
+/* TCP_NODELAY on; 0 or -errno. */
 int sock_set_nodelay(int fd);
 /* Parse dotted IPv4 into network order; false on anything else. */
 bool sock_parse_ipv4(const char *s, uint32_t *addr_be);
-/* Format a sockaddr as "a.b.c.d:port" into out (at least 48 bytes). */
+/* Format an IPv4 sockaddr as "a.b.c.d:port" into out (at least 48 bytes);
+ * NULL or another family gives "?".  Returns out. */
 const char *sock_addr_str(const void *sa, char *out, size_t outlen);
 
 #endif

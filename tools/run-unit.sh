@@ -4,7 +4,7 @@ set -u
 pass=0; fail=0; failed=()
 for t in "$@"; do
   echo "== $t"
-  if "$t" --jobs 2 --short-filename; then pass=$((pass+1)); else fail=$((fail+1)); failed+=("$t"); fi
+  if "$t" --jobs "${UNIT_JOBS:-2}" --short-filename; then pass=$((pass+1)); else fail=$((fail+1)); failed+=("$t"); fi
 done
 echo "unit suites: $pass passed, $fail failed ${failed[*]:-}"
 [ "$fail" -eq 0 ]
