@@ -53,7 +53,8 @@ void dhcp_policy_config_from_options(struct dhcp_policy_config *c, const struct 
     c->boot_bios = o->boot_bios;
     c->boot_efi64 = o->boot_efi64;
     c->boot_arm64 = o->boot_arm64;
-    c->boot_ipxe = o->boot_ipxe;
+    /* "none": iPXE gets the boot file of its architecture, like any PXE ROM */
+    c->boot_ipxe = o->boot_ipxe && strcmp(o->boot_ipxe, "none") != 0 ? o->boot_ipxe : NULL;
     c->boot_http = o->boot_http;
     c->http_port = o->http_port;
     c->known_only = o->known_only;

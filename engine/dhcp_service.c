@@ -463,22 +463,28 @@ struct dhcp_service {
     size_t log_len, log_cap;
 };
 
+static void flush_log(struct dhcp_service *s)
+{
+    size_t off = 0;
+    while (off < s->log_len) {
+        ssize_t n = write(STDOUT_FILENO, s->log + off, s->log_len - off);
+        if (n <= 0)
+            break; /* a stuck log never blocks serving */
+        off += (size_t)n;
+    }
+    s->log_len = 0;
+}
+
+/* One line of the per-request log (stdout), buffered per worker and written
+ * by the idle hook, as the HTTP access log is. */
 static void logf_line(struct dhcp_service *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_line(struct dhcp_service *s, const char *fmt, ...)
 {
     if (s->cfg.quiet)
         return;
     if (s->log_cap - s->log_len < 512) {
-        if (s->log_len > 256 * 1024) {
-            size_t off = 0;
-            while (off < s->log_len) {
-                ssize_t n = write(STDOUT_FILENO, s->log + off, s->log_len - off);
-                if (n <= 0)
-                    break;
-                off += (size_t)n;
-            }
-            s->log_len = 0;
-        }
+        if (s->log_len > 256 * 1024)
+            flush_log(s);
         if (s->log_cap - s->log_len < 512) {
             size_t cap = s->log_cap ? s->log_cap * 2 : 65536;
             char *l = realloc(s->log, cap);
@@ -494,18 +500,6 @@ static void logf_line(struct dhcp_service *s, const char *fmt, ...)
     va_end(ap);
     if (n > 0 && (size_t)n < s->log_cap - s->log_len)
         s->log_len += (size_t)n;
-}
-
-static void flush_log(struct dhcp_service *s)
-{
-    size_t off = 0;
-    while (off < s->log_len) {
-        ssize_t n = write(STDOUT_FILENO, s->log + off, s->log_len - off);
-        if (n <= 0)
-            break; /* a stuck log never blocks serving */
-        off += (size_t)n;
-    }
-    s->log_len = 0;
 }
 
 /* -- interface addresses (IP_PKTINFO gives the index; the subnet needs all of

@@ -30,7 +30,12 @@
 #define BODY_MAX 8192    /* largest request body accepted (API calls) */
 #define OUT_HEAD 1024
 
-enum conn_state { C_READING, C_SENDING, C_CLOSING };
+enum conn_state { C_READING, C_SENDING, C_CLOSING, C_STREAMING };
+
+struct stream_buf {
+    char *p;
+    size_t len, cap;
+};
 
 struct conn {
     struct http_service *svc;
@@ -55,6 +60,13 @@ struct conn {
     int status;
     char logpath[160];
     char method[8];
+    uint64_t hook_reported;     /* body bytes already passed to cfg.on_done */
+    /* a stream: sbuf[s_cur] is being sent (s_sent of it so far), the other
+     * collects what is broadcast meanwhile */
+    bool streaming, listed;
+    struct stream_buf sbuf[2];
+    size_t s_sent;
+    int s_cur;
     struct conn *next_free;
     char in[HEAD_BUF + BODY_MAX];
 };
@@ -70,6 +82,8 @@ struct http_service {
     struct conn **all;          /* open connections, for drain/abort */
     unsigned nall, capall;
     struct http_service_stats st;
+    struct conn **streams;      /* open streams, for broadcast */
+    unsigned nstreams, capstreams;
     char date[HTTP_DATE_LEN + 1];
     time_t date_sec;
     char *log;
@@ -79,6 +93,11 @@ struct http_service {
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 static void send_more(struct conn *c);
+static void stream_unlist(struct conn *c);
+static void stream_start(struct conn *c, const struct http_dyn_response *resp);
+static void stream_begin(struct conn *c);
+static void stream_sent(struct conn *c, int res);
+static void done_hook(struct conn *c, uint64_t bytes, bool final);
 
 static const char *now_date(struct http_service *s)
 {
@@ -176,6 +195,8 @@ static void conn_maybe_free(struct conn *c)
     struct http_service *s = c->svc;
     io_timer_cancel(s->loop, &c->timer);
     conn_release_response(c);
+    free(c->sbuf[0].p);
+    free(c->sbuf[1].p);
     close(c->fd);
     for (unsigned i = 0; i < s->nall; i++) {
         if (s->all[i] == c) {
@@ -193,6 +214,7 @@ static void conn_close(struct conn *c)
     if (c->state == C_CLOSING)
         return;
     c->state = C_CLOSING;
+    stream_unlist(c);
     io_timer_cancel(c->svc->loop, &c->timer);
     io_cancel(c->svc->loop, &c->recv_op);
     io_cancel(c->svc->loop, &c->send_op);
@@ -426,6 +448,10 @@ static void handle_request(struct conn *c, const struct http_request *req, const
         struct http_dyn_response resp = {0};
         if (s->cfg.route(s->cfg.route_ctx, &dr, &resp)) {
             c->dyn_body = resp.body;
+            if (resp.stream && req->method == HTTP_METHOD_GET) {
+                stream_start(c, &resp);
+                return;
+            }
             struct http_response_head h = {.status = resp.status ? resp.status : 200,
                                            .content_length = resp.body_len,
                                            .content_type = resp.content_type ? resp.content_type : "text/plain"};
@@ -519,9 +545,14 @@ static void response_done(struct conn *c)
 {
     struct http_service *s = c->svc;
     s->st.bytes += c->resp_bytes;
+    done_hook(c, c->resp_bytes > c->hook_reported ? c->resp_bytes - c->hook_reported : 0, true);
     log_request(c);
     conn_release_response(c);
     c->off = c->end = 0;
+    if (c->streaming && c->state != C_CLOSING && !s->draining) {
+        stream_begin(c);
+        return;
+    }
     if (!c->keep_alive || c->state == C_CLOSING) {
         conn_close(c);
         return;
@@ -564,6 +595,10 @@ static void on_send(struct io_op *op, const struct io_completion *cq)
         conn_maybe_free(c);
         return;
     }
+    if (c->state == C_STREAMING) {
+        stream_sent(c, cq->res);
+        return;
+    }
     if (cq->res <= 0) { /* peer gone, reset, or a file shrank under us */
         conn_close(c);
         return;
@@ -571,6 +606,10 @@ static void on_send(struct io_op *op, const struct io_completion *cq)
     arm_timer(c, c->svc->cfg.send_timeout_s);
     if (op->kind == IO_OP_SENDFILE) {
         c->off += (uint64_t)cq->res;
+        if (c->svc->cfg.on_done) {
+            c->hook_reported += (uint64_t)cq->res;
+            done_hook(c, (uint64_t)cq->res, false);
+        }
         send_more(c);
         return;
     }
@@ -597,6 +636,13 @@ static void on_recv(struct io_op *op, const struct io_completion *cq)
     struct conn *c = op->owner;
     if (c->state == C_CLOSING) {
         conn_maybe_free(c);
+        return;
+    }
+    if (c->state == C_STREAMING) { /* a stream only listens for the close */
+        if (cq->res <= 0)
+            conn_close(c);
+        else if (!cq->more && io_recv(c->svc->loop, &c->recv_op, c->fd) < 0)
+            conn_close(c);
         return;
     }
     if (cq->res == -ECANCELED) { /* paused on a full buffer: resumes in response_done */
@@ -692,6 +738,8 @@ int http_service_start(struct http_service **out, struct io_loop *loop, const st
         s->cfg.small_file_max = 64 * 1024;
     if (!s->cfg.max_conns)
         s->cfg.max_conns = 10000;
+    if (!s->cfg.stream_max_unsent)
+        s->cfg.stream_max_unsent = 1u << 20;
     s->root_fd = -1;
     if (cfg->root) {
         s->root_fd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -735,7 +783,7 @@ void http_service_drain(struct http_service *s)
     io_cancel(s->loop, &s->accept_op);
     for (unsigned i = s->nall; i-- > 0;) {
         struct conn *c = s->all[i];
-        if (c->state == C_READING && c->in_len == 0)
+        if ((c->state == C_READING && c->in_len == 0) || c->state == C_STREAMING)
             conn_close(c);
         else
             c->keep_alive = false;
@@ -770,7 +818,173 @@ void http_service_free(struct http_service *s)
     file_cache_free(s->files);
     if (s->root_fd >= 0)
         close(s->root_fd);
+    free(s->streams);
     free(s->all);
     free(s->log);
     free(s);
 }
+
+/* ---- streams (Server-Sent Events) and the done hook (issue 6) -------------
+ * A stream is a connection in C_STREAMING: its response head went out
+ * without a length, the body is whatever is broadcast, and it ends when the
+ * client closes, the service drains, or the reader falls too far behind.
+ * Broadcast only copies into the stream's buffer; one send per stream is in
+ * flight at a time, and what arrives meanwhile waits in the other buffer. */
+
+static void done_hook(struct conn *c, uint64_t bytes, bool final)
+{
+    struct http_service *s = c->svc;
+    if (!s->cfg.on_done)
+        return;
+    struct http_done_info d = {.peer_ip = c->peer.sin_addr.s_addr, .method = c->method, .path = c->logpath,
+                               .status = c->status, .bytes = bytes, .final = final};
+    s->cfg.on_done(s->cfg.done_ctx, &d);
+    if (final)
+        c->hook_reported = 0;
+}
+
+static void stream_start(struct conn *c, const struct http_dyn_response *resp)
+{
+    struct http_service *s = c->svc;
+    if (!s->draining && s->nstreams == s->capstreams) {
+        unsigned cap = s->capstreams ? s->capstreams * 2 : 16;
+        struct conn **a = realloc(s->streams, cap * sizeof(*a));
+        if (a) {
+            s->streams = a;
+            s->capstreams = cap;
+        }
+    }
+    if (s->draining || s->nstreams == s->capstreams) {
+        free(c->dyn_body);
+        c->dyn_body = NULL;
+        respond_error(c, 503, true);
+        return;
+    }
+    s->streams[s->nstreams++] = c;
+    c->listed = c->streaming = true;
+    c->keep_alive = false;
+    s->st.streams_open++;
+    int n = snprintf(c->out, sizeof(c->out),
+                     "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+                     "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n",
+                     now_date(s), resp->content_type ? resp->content_type : "text/event-stream");
+    if (n <= 0 || (size_t)n >= sizeof(c->out)) {
+        conn_close(c);
+        return;
+    }
+    c->status = 200;
+    c->iov[0] = (struct iovec){c->out, (size_t)n};
+    c->iovcnt = 1;
+    if (resp->body && resp->body_len) {
+        c->iov[1] = (struct iovec){resp->body, resp->body_len};
+        c->iovcnt = 2;
+    }
+    c->resp_bytes = resp->body_len;
+    start_send(c);
+}
+
+static void stream_unlist(struct conn *c)
+{
+    struct http_service *s = c->svc;
+    if (!c->listed)
+        return;
+    c->listed = false;
+    for (unsigned i = 0; i < s->nstreams; i++) {
+        if (s->streams[i] == c) {
+            s->streams[i] = s->streams[--s->nstreams];
+            break;
+        }
+    }
+    s->st.streams_open--;
+}
+
+/* Sends what is buffered, if nothing is in flight. */
+static void stream_flush(struct conn *c)
+{
+    if (c->state != C_STREAMING || io_op_busy(&c->send_op))
+        return;
+    struct stream_buf *cur = &c->sbuf[c->s_cur];
+    if (c->s_sent >= cur->len) { /* all of it went: the other buffer is next */
+        cur->len = 0;
+        c->s_sent = 0;
+        c->s_cur ^= 1;
+        cur = &c->sbuf[c->s_cur];
+    }
+    if (cur->len == 0) {
+        io_timer_cancel(c->svc->loop, &c->timer); /* an idle stream has no deadline */
+        return;
+    }
+    c->iov[0] = (struct iovec){cur->p + c->s_sent, cur->len - c->s_sent};
+    c->iovcnt = 1;
+    arm_timer(c, c->svc->cfg.send_timeout_s);
+    if (io_send(c->svc->loop, &c->send_op, c->fd, c->iov, 1, 0) < 0)
+        conn_close(c);
+}
+
+static void stream_begin(struct conn *c)
+{
+    c->state = C_STREAMING;
+    c->in_len = 0;
+    io_timer_cancel(c->svc->loop, &c->timer);
+    if (c->recv_done && !c->eof) { /* recv was paused on a full buffer: listen for the close again */
+        c->recv_done = false;
+        if (io_recv(c->svc->loop, &c->recv_op, c->fd) < 0) {
+            conn_close(c);
+            return;
+        }
+    } else if (c->eof) {
+        conn_close(c);
+        return;
+    }
+    stream_flush(c);
+}
+
+static void stream_sent(struct conn *c, int res)
+{
+    if (res <= 0) {
+        conn_close(c);
+        return;
+    }
+    c->s_sent += (size_t)res;
+    stream_flush(c);
+}
+
+unsigned http_service_broadcast(struct http_service *s, const void *data, size_t len)
+{
+    unsigned n = 0;
+    /* backwards: a dropped stream is replaced by the last one, already done */
+    for (unsigned i = s->nstreams; i-- > 0;) {
+        struct conn *c = s->streams[i];
+        struct stream_buf *cur = &c->sbuf[c->s_cur], *pend = &c->sbuf[c->s_cur ^ 1];
+        size_t unsent = cur->len - c->s_sent + pend->len;
+        bool fits = unsent + len <= s->cfg.stream_max_unsent;
+        if (fits && pend->len + len > pend->cap) {
+            size_t cap = pend->cap ? pend->cap : 4096;
+            while (cap < pend->len + len)
+                cap *= 2;
+            char *p = realloc(pend->p, cap);
+            if (p) {
+                pend->p = p;
+                pend->cap = cap;
+            } else {
+                fits = false;
+            }
+        }
+        if (!fits) {
+            char a[48];
+            sock_addr_str(&c->peer, a, sizeof(a));
+            fprintf(stderr, "http: event stream to %s dropped: slow reader (%zu bytes would wait, limit %zu)\n", a,
+                    unsent + len, s->cfg.stream_max_unsent);
+            s->st.streams_dropped++;
+            conn_close(c);
+            continue;
+        }
+        memcpy(pend->p + pend->len, data, len);
+        pend->len += len;
+        n++;
+        stream_flush(c);
+    }
+    return n;
+}
+
+unsigned http_service_stream_count(const struct http_service *s) { return s->nstreams; }

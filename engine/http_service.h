@@ -27,10 +27,26 @@ struct http_dyn_response {
     const char *content_type;
     char *body;              /* malloc'd; the service frees it */
     size_t body_len;
+    bool stream;             /* GET only: keep the connection open as a stream (below) */
 };
 
 /* Returns true when it answered (resp filled), false to fall through to files. */
 typedef bool (*http_route_fn)(void *ctx, const struct http_dyn_request *req, struct http_dyn_response *resp);
+
+/* The done hook: called on the worker as a response goes out.  For a large
+ * file body, once per chunk sent (final false); then once when the response
+ * is complete (final true).  bytes: body bytes since the previous call for
+ * this response, so the calls of one response add up to its body.  Not
+ * called for a response cut short by a closed connection. */
+struct http_done_info {
+    uint32_t peer_ip;        /* network order */
+    const char *method;      /* "GET", ... */
+    const char *path;        /* no leading '/', no query, cut at 150 bytes */
+    int status;
+    uint64_t bytes;
+    bool final;
+};
+typedef void (*http_done_fn)(void *ctx, const struct http_done_info *d);
 
 struct http_service_config {
     uint32_t listen_addr;          /* network order */
@@ -47,11 +63,15 @@ struct http_service_config {
     int backlog;
     http_route_fn route;
     void *route_ctx;
+    http_done_fn on_done;          /* NULL: none */
+    void *done_ctx;
+    size_t stream_max_unsent;      /* a stream with more unsent is dropped; 0 = 1 MiB */
 };
 
 struct http_service_stats {
     uint64_t requests, bytes, conns_accepted, conns_refused, errors_4xx, errors_5xx, timeouts, traversal;
     uint64_t conns_open;
+    uint64_t streams_open, streams_dropped;
 };
 
 /* Creates the worker's listener (SO_REUSEPORT) and starts accepting. */
@@ -66,6 +86,18 @@ unsigned http_service_open_conns(const struct http_service *s);
 /* Writes buffered access-log lines (call from the loop's idle hook). */
 void http_service_flush_log(struct http_service *s);
 void http_service_get_stats(const struct http_service *s, struct http_service_stats *out);
+
+/* Streams (Server-Sent Events, issue 6).  A route answering a GET with
+ * resp->stream = true gets a head without a length (Content-Type
+ * resp->content_type, Cache-Control: no-cache, Connection: close), then
+ * resp->body, and the connection stays open as a stream of this service
+ * until the client closes it or the service drains.  Broadcast appends to
+ * every stream of the service (call on its worker thread); a stream whose
+ * unsent bytes would exceed stream_max_unsent, or that takes nothing for
+ * send_timeout_s, is closed: a slow reader is dropped and never blocks the
+ * worker.  Returns the streams written to. */
+unsigned http_service_broadcast(struct http_service *s, const void *data, size_t len);
+unsigned http_service_stream_count(const struct http_service *s);
 /* Frees the service once it has no open connections. */
 void http_service_free(struct http_service *s);
 

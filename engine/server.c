@@ -11,6 +11,9 @@
 #include "engine/inventory.h"    /* dhcp: reservations, --known-only */
 #include "engine/options.h"
 #include "engine/tftp_service.h" /* tftp */
+#include "engine/metrics.h"      /* tracking */
+#include "engine/tracker.h"      /* tracking */
+#include "engine/web.h"          /* tracking */
 #include "io/loop.h"
 
 #include <arpa/inet.h>
@@ -36,6 +39,9 @@ struct worker {
     struct tftp_service *tftp;  /* NULL: TFTP off */
     struct dhcp_shared *dhcp_shared; /* dhcp: NULL: DHCP off */
     struct dhcp_service *dhcp;  /* dhcp */
+    struct web *web;            /* tracking: the route, the done hook */
+    struct web_worker *ww;      /* tracking: this worker's event streams and counters */
+    const struct vfile_provider *tftp_vfiles; /* tracking: records TFTP stages, then the real provider */
     atomic_int stopping;        /* 0 run, 1 drain, 2 abort */
     atomic_bool done;
     uint64_t drain_started_ms;
@@ -55,6 +61,7 @@ static void worker_idle(void *arg)
         http_service_flush_log(w->http);
     if (w->tftp) /* tftp */
         tftp_service_flush_log(w->tftp);
+    web_worker_idle(w->ww); /* tracking: events to the streams, counters to the metrics */
     int st = atomic_load(&w->stopping);
     if (!st)
         return;
@@ -119,6 +126,8 @@ static void *worker_main(void *arg)
         .chunk = (size_t)o->http_chunk,
         .quiet = o->quiet,
     };
+    hc.route = web_route, hc.route_ctx = w->web; /* tracking: dashboard, API, metrics, then the rest */
+    hc.on_done = web_http_done, hc.done_ctx = w->web;
     rc = http_service_start(&w->http, w->loop, &hc, w->start_err, sizeof(w->start_err));
     if (rc < 0) {
         w->start_rc = rc;
@@ -141,6 +150,7 @@ static void *worker_main(void *arg)
             .allow_write = o->tftp_allow_write,
             .quiet = o->quiet,
         };
+        tc.vfiles = w->tftp_vfiles; /* tracking */
         rc = tftp_service_start(&w->tftp, w->loop, &tc, w->start_err, sizeof(w->start_err));
         if (rc < 0) {
             w->start_rc = rc;
@@ -164,11 +174,13 @@ static void *worker_main(void *arg)
             return NULL;
         }
     }
+    w->ww = web_worker_new(w->web, (unsigned)w->id, w->loop, w->http, w->tftp); /* tracking (NULL: no memory, no streams) */
     io_loop_set_idle_hook(w->loop, worker_idle, w);
     signal_ready(w);
     rc = io_loop_run(w->loop);
     if (rc < 0)
         fprintf(stderr, "bootstorm: worker %d: loop failed: %s\n", w->id, strerror(-rc));
+    web_worker_free(w->ww); /* tracking: before the loop goes */
     http_service_free(w->http);
     tftp_service_free(w->tftp); /* tftp */
     dhcp_service_free(w->dhcp); /* dhcp: sends what is still queued */
@@ -198,17 +210,54 @@ int server_run(const struct options *o)
             fprintf(stderr, "bootstorm: %s\n", derr);
             return 1;
         }
-        if ((o->hosts && !(dhcp_inv = inventory_holder_new(inv))) ||
-            dhcp_shared_create(o, dhcp_inv, &dhcp_shared, derr, sizeof(derr)) < 0) {
-            fprintf(stderr, "bootstorm: %s\n", dhcp_inv ? derr : "out of memory");
-            if (!dhcp_inv)
-                inventory_free(inv);
+        if (o->hosts && !(dhcp_inv = inventory_holder_new(inv))) {
+            fprintf(stderr, "bootstorm: out of memory\n");
+            inventory_free(inv);
+            return 1;
+        }
+        if (dhcp_shared_create(o, dhcp_inv, &dhcp_shared, derr, sizeof(derr)) < 0) {
+            fprintf(stderr, "bootstorm: %s\n", derr);
             inventory_holder_free(dhcp_inv);
             return 1;
         }
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = o->threads ? o->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
+    /* tracking (issue 6): per-host progress, the API, /metrics and the
+     * dashboard.  The tracker uses the DHCP inventory, else loads --hosts. */
+    struct inventory_holder *track_inv = NULL;
+    struct tracker *tracker = NULL;
+    struct metrics *metrics = NULL;
+    struct web *web = NULL;
+    struct tracker_vfiles track_vf = {.inner = NULL /* rollout: its vfile provider */};
+    struct vfile_provider track_vp = {.open = tracker_vfile_open, .ctx = &track_vf};
+    {
+        char terr[OPTIONS_ERR_MAX] = "out of memory";
+        struct inventory *inv = NULL;
+        if (!dhcp_inv && o->hosts && inventory_load(o->hosts, &inv, terr, sizeof(terr)) == 0 &&
+            !(track_inv = inventory_holder_new(inv)))
+            inventory_free(inv);
+        struct tracker_config tkc = {.stall_after_ms = o->stall_after_ms, .state_dir = o->state_dir,
+                                     .inventory = dhcp_inv ? dhcp_inv : track_inv};
+        int trc = !dhcp_inv && o->hosts && !track_inv ? -EINVAL : tracker_create(&tracker, &tkc, terr, sizeof(terr));
+        struct web_config wc = {.tracker = tracker, .next = NULL /* rollout: its route */};
+        if (trc == 0 && (!(metrics = wc.metrics = metrics_new(n, tracker, dhcp_shared)) || web_create(&web, &wc) < 0))
+            trc = -ENOMEM, snprintf(terr, sizeof(terr), "out of memory");
+        if (trc < 0) {
+            fprintf(stderr, "bootstorm: %s\n", terr);
+            metrics_free(metrics);
+            tracker_free(tracker);
+            inventory_holder_free(track_inv);
+            dhcp_shared_destroy(dhcp_shared);
+            inventory_holder_free(dhcp_inv);
+            return 1;
+        }
+        track_vf.tracker = tracker;
+        if (dhcp_shared) {
+            dhcp_shared_set_stage_hook(dhcp_shared, tracker_dhcp_hook, tracker);
+            tracker_set_ip_resolver(tracker, tracker_dhcp_resolver, dhcp_shared);
+        }
+    }
     struct worker *ws = calloc(n, sizeof(*ws));
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -218,6 +267,7 @@ int server_run(const struct options *o)
     for (unsigned i = 0; i < n; i++) {
         ws[i] = (struct worker){.id = (int)i, .nworkers = n, .o = o, .ready_mu = &mu, .ready_cv = &cv, .ready_count = &ready};
         ws[i].dhcp_shared = dhcp_shared; /* dhcp */
+        ws[i].web = web, ws[i].tftp_vfiles = &track_vp; /* tracking */
         if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0) {
             fprintf(stderr, "bootstorm: cannot start worker %u: %s\n", i, strerror(errno));
             status = 1;
@@ -305,6 +355,12 @@ int server_run(const struct options *o)
             io_loop_free(ws[i].loop);
     }
     free(ws);
+    web_free(web); /* tracking: after every worker is gone; the tracker writes hosts.state */
+    metrics_free(metrics);
+    if (dhcp_shared)
+        dhcp_shared_set_stage_hook(dhcp_shared, NULL, NULL);
+    tracker_free(tracker);
+    inventory_holder_free(track_inv);
     dhcp_shared_destroy(dhcp_shared); /* dhcp: after every worker is gone */
     inventory_holder_free(dhcp_inv);
     if (status == 0)

@@ -1556,6 +1556,14 @@ static void handle_request(struct tftp_service *s, const struct request *rq)
 static void on_request(struct io_op *op, const struct io_completion *c)
 {
     struct tftp_service *s = op->owner;
+    if (!c->more && s->draining && s->fd >= 0) {
+        /* close the request socket as soon as nothing refers to it: with
+         * SO_REUSEPORT the kernel would go on steering requests to it, lost
+         * while a new server (a restart) already listens on the same port */
+        close(s->fd);
+        s->fd = -1;
+        return;
+    }
     if (!c->more && !s->draining && c->res != -ECANCELED) {
         int rc = io_recvmsg(s->loop, &s->req_op, s->fd);
         if (rc < 0)
@@ -1709,7 +1717,8 @@ void tftp_service_free(struct tftp_service *s)
             map_destroy(m);
         }
     }
-    close(s->fd);
+    if (s->fd >= 0)
+        close(s->fd);
     if (s->root_fd >= 0)
         close(s->root_fd);
     free(s->na_out);

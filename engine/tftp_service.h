@@ -15,6 +15,14 @@
  * and start as transfers end; ERROR 0 "server busy" is sent only when the queue
  * itself is full or no socket can be had with nothing running to free one.
  *
+ * Netascii (tftp-hpa's default mode) is served too: blocks are converted from
+ * encoder checkpoints (window capped at 16), tsize is the converted size.
+ *
+ * Write requests (only with allow_write, else ERROR 2): lock-step (a requested
+ * windowsize is answered 1), blksize at most 2048 (a DATA must fit one receive
+ * buffer), into a temporary file in the target's directory, renamed over the
+ * target when the last block arrives, removed if the transfer fails.
+ *
  * Every transfer ends with one log line on stdout (unless quiet), buffered and
  * written by tftp_service_flush_log() from the loop's idle hook:
  *   tftp 10.0.0.5:2070 RRQ "pxelinux.0" bytes=42386 blksize=1408 window=1 ms=12 retransmits=0 done

@@ -119,8 +119,11 @@ static void fill_from_entry(const struct entry *e, struct bootcfg *out)
     char *comma = strchr(out->initrd, ',');
     if (comma)
         *comma = 0;
-    if (!arg_value(e->append, "inst.ks=", out->ks, sizeof(out->ks), false))
-        arg_value(e->append, "ks=", out->ks, sizeof(out->ks), false);
+    /* the installer's answer file: anaconda's inst.ks=/ks=, Debian's preseed/url= and url= */
+    if (!arg_value(e->append, "inst.ks=", out->ks, sizeof(out->ks), false) &&
+        !arg_value(e->append, "ks=", out->ks, sizeof(out->ks), false) &&
+        !arg_value(e->append, "preseed/url=", out->ks, sizeof(out->ks), false))
+        arg_value(e->append, "url=", out->ks, sizeof(out->ks), false);
     if (out->kernel[0] && strncmp(out->kernel, "http://", 7))
         clean_path(out->kernel);
     if (out->initrd[0] && strncmp(out->initrd, "http://", 7))

@@ -34,7 +34,7 @@ struct bootcfg {
     char label[64];                  /* the entry chosen */
     char kernel[BOOTCFG_PATH_MAX];   /* "" when the entry names none */
     char initrd[BOOTCFG_PATH_MAX];   /* the first initrd */
-    char ks[BOOTCFG_PATH_MAX];       /* inst.ks= / ks= URL or path from the kernel line, "" if none */
+    char ks[BOOTCFG_PATH_MAX];       /* inst.ks=, ks=, preseed/url= or url= from the kernel line, "" if none */
     bool localboot;                  /* the entry boots the local disk */
     unsigned entries;                /* entries (labels / menuentries) seen */
 };

@@ -78,6 +78,7 @@ static void on_io(struct ev_handler *h, uint32_t events)
         int n = recvmmsg(r->h.fd, mm, RX_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             return;
+        ev_refresh(); /* latencies are measured to this batch, not to the loop turn */
         for (int i = 0; i < n; i++) {
             r->received++;
             if (mm[i].msg_hdr.msg_flags & MSG_TRUNC || dhcp_parse(bufs[i], mm[i].msg_len, &msg) != DHCP_OK) {
@@ -114,12 +115,22 @@ int dhcpc_relay_open(struct dhcpc_relay *r, uint32_t giaddr, uint16_t port, cons
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
     if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) != 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    /* A server on this host bound to 0.0.0.0:67 does not stop us taking
+     * giaddr:67 when both sides set SO_REUSEADDR, or both SO_REUSEPORT (same
+     * user): the more specific binding receives what is sent to giaddr. */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = giaddr};
     if (bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0) {
         char a[32];
         inet_ntop(AF_INET, &me.sin_addr, a, sizeof(a));
         snprintf(why, whylen, "bind %s:%u (the relay address, where the server sends its replies): %s%s", a, port,
-                 strerror(errno), errno == EACCES ? " (port 67 needs root or CAP_NET_BIND_SERVICE)" : "");
+                 strerror(errno),
+                 errno == EACCES       ? " (port 67 needs root or CAP_NET_BIND_SERVICE)"
+                 : errno == EADDRINUSE ? " (a DHCP server on this host holds 0.0.0.0:67 without SO_REUSEADDR: "
+                                         "bind it to one address, e.g. 127.0.0.1)"
+                                       : "");
         close(fd);
         return -1;
     }

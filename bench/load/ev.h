@@ -10,7 +10,9 @@
 #ifndef BOOTSTORM_LOAD_EV_H
 #define BOOTSTORM_LOAD_EV_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define EV_MS 1000000ull /* nanoseconds per millisecond */
@@ -71,5 +73,55 @@ void ev_get_stats(struct ev_stats *out);
 
 /* Raises RLIMIT_NOFILE to its hard limit; returns the soft limit now in force. */
 uint64_t ev_raise_nofile(void);
+
+/* ---- datagram sockets (TFTP transfers) ----
+ *
+ * A lock-step TFTP transfer costs a receive and a send per block; done as one
+ * system call each, the client runs out of CPU long before the server does.
+ * With io_uring (ev_uring_init), each socket has one multishot recvmsg
+ * drawing from a shared provided-buffer ring — datagrams complete without a
+ * system call — and sends are queued and go to the kernel together in the one
+ * io_uring_enter() per loop turn that also waits.  The epoll set is watched
+ * from the ring (a multishot poll on the epoll descriptor), so HTTP and DHCP
+ * sockets keep working as before.  Without io_uring the same interface runs on
+ * epoll: recvmmsg() batches and one sendto() per datagram. */
+
+struct ev_dgram;
+/* One datagram: buf holds len bytes of a datagram of full_len bytes (len <
+ * full_len: cut to the buffer, or only the header was read because the owner
+ * did not want the payload). */
+typedef void (*ev_dgram_fn)(struct ev_dgram *d, const struct sockaddr_in *from, const uint8_t *buf, size_t len,
+                            size_t full_len);
+/* A socket error (errno value): ECONNREFUSED after an ICMP port unreachable. */
+typedef void (*ev_dgram_err_fn)(struct ev_dgram *d, int err);
+/* After ev_dgram_close(), at the end of the loop turn in which every operation
+ * on the socket has completed: the socket is closed, the owner may free. */
+typedef void (*ev_dgram_closed_fn)(struct ev_dgram *d);
+
+struct ev_dgram {
+    ev_dgram_fn fn;
+    ev_dgram_err_fn err;
+    ev_dgram_closed_fn closed;
+    bool want_payload; /* epoll: false reads only 4 bytes (MSG_TRUNC gives the length) */
+    /* private */
+    struct ev_handler h; /* epoll backend; h.fd is the socket in both */
+    struct ev_dgram *next_final;
+    uint32_t sends;      /* io_uring sends in flight */
+    bool armed, closing, final_queued;
+};
+
+/* Sets up the ring; payload_max is the largest datagram delivered whole.
+ * Returns EV_OK or EV_ESYS (errno set, *why says what; epoll is used then). */
+int ev_uring_init(size_t payload_max, char *why, size_t whylen);
+bool ev_uring_on(void);
+/* Takes a bound UDP socket and starts receiving. */
+int ev_dgram_open(struct ev_dgram *d, int fd);
+/* Sends a copy of buf (at most 1024 bytes) to `to`.  A failure is a lost
+ * datagram (the protocol's timers recover), so nothing is returned. */
+void ev_dgram_sendto(struct ev_dgram *d, const struct sockaddr_in *to, const void *buf, size_t len);
+/* Stops receiving; d->closed follows (never from within this call). */
+void ev_dgram_close(struct ev_dgram *d);
+/* Datagrams the io_uring receive ring ran out of buffers for (re-armed). */
+uint64_t ev_dgram_enobufs(void);
 
 #endif

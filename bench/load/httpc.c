@@ -135,7 +135,7 @@ static void deliver(struct httpc_conn *c)
     ev_timer_cancel(&c->timer);
     if (r->kept)
         r->kept[r->kept_len] = 0;
-    r->end_ns = ev_now();
+    r->end_ns = ev_refresh();
     r->done(r->arg, r);
 }
 
@@ -243,6 +243,8 @@ static void build_request(struct httpc_conn *c)
     c->out_sent = 0;
 }
 
+static void try_send(struct httpc_conn *c);
+
 static void begin_send(struct httpc_conn *c)
 {
     c->r->reused = c->served > 0;
@@ -255,7 +257,7 @@ static void begin_send(struct httpc_conn *c)
         fail(c, HTTPC_SOCKET, "out of memory");
         return;
     }
-    ev_mod(&c->h, EPOLLOUT);
+    try_send(c); /* a connected socket is nearly always writable: no epoll round */
 }
 
 static void start_connect(struct httpc_conn *c)
@@ -312,7 +314,7 @@ void httpc_request(struct httpc_conn *c, struct httpc_req *r)
     r->kept_len = 0;
     r->retries = 0;
     r->reason[0] = 0;
-    r->start_ns = ev_now();
+    r->start_ns = ev_refresh();
     r->first_byte_ns = r->end_ns = 0;
     c->need_bytes = r->verify != VERIFY_NONE || r->keep_max > 0;
     c->kept_cap = 0;
@@ -707,13 +709,19 @@ static void on_writable(struct httpc_conn *c)
         begin_send(c);
         return;
     }
-    if (c->st != CS_SENDING)
-        return;
+    if (c->st == CS_SENDING)
+        try_send(c);
+}
+
+static void try_send(struct httpc_conn *c)
+{
     while (c->out_sent < c->out_len) {
         ssize_t n = send(c->h.fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
+            if (errno == EAGAIN || errno == EINTR) {
+                ev_mod(&c->h, EPOLLOUT);
                 return;
+            }
             fail(c, HTTPC_CLOSED, "%s %s: send: %s", c->r->method, c->r->path, strerror(errno));
             return;
         }

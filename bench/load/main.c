@@ -188,13 +188,15 @@ void load_progress_clear(void)
 void inventory_usage(FILE *f)
 {
     fprintf(f, "bootstorm-load --write-inventory FILE [--machines N] [--mac-base MAC] [--client-base ADDR]\n"
-               "                [--profile NAME] [--rack-size N]\n"
+               "                [--reservations BOOL] [--profile NAME] [--rack-size N]\n"
                "  Writes an inventory CSV (mac,hostname,ip,profile,rack,role) for the machines a storm\n"
                "  with the same --machines/--mac-base plays: hostname node%%04d (the machine's index),\n"
                "  a reserved address counted from --client-base (skipping .0 and .255).\n"
                "  --machines N        [200]\n"
                "  --mac-base MAC      first MAC [52:54:00:00:00:00]\n"
                "  --client-base ADDR  first reserved address [127.77.1.1]\n"
+               "  --reservations BOOL write the ip column; no: leave it empty, addresses come from the\n"
+               "                      pool (bootstorm refuses loopback reservations) [yes]\n"
                "  --profile NAME      profile column [default]\n"
                "  --rack-size N       machines per rack column r00, r01... [40]\n");
 }
@@ -205,8 +207,10 @@ int inventory_main(int argc, char **argv)
         {"write-inventory", required_argument, 0, 'w'}, {"machines", required_argument, 0, 'n'},
         {"mac-base", required_argument, 0, 'm'},        {"client-base", required_argument, 0, 'c'},
         {"profile", required_argument, 0, 'p'},         {"rack-size", required_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
+        {"reservations", required_argument, 0, 'R'},    {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *file = NULL, *profile = "default";
+    bool reserve = true;
     uint64_t n = 200, rack = 40;
     uint8_t mac[6] = {0x52, 0x54, 0, 0, 0, 0};
     uint32_t base;
@@ -237,6 +241,10 @@ int inventory_main(int argc, char **argv)
             if (!load_parse_u64(optarg, 1, 100000, &rack))
                 return load_usage_error("--write-inventory", "--rack-size %s: want 1-100000", optarg);
             break;
+        case 'R':
+            if (!load_parse_bool(optarg, &reserve))
+                return load_usage_error("--write-inventory", "--reservations %s: want yes or no", optarg);
+            break;
         case 'h': inventory_usage(stdout); return LOAD_EXIT_OK;
         default: return load_usage_error("--write-inventory", "unknown option");
         }
@@ -254,7 +262,7 @@ int inventory_main(int argc, char **argv)
         char ip[16];
         load_mac_add(mac, i, m);
         fprintf(f, "%02x:%02x:%02x:%02x:%02x:%02x,node%04llu,%s,%s,r%02llu,%s\n", m[0], m[1], m[2], m[3], m[4], m[5],
-                (unsigned long long)i, load_ip_str(load_ip_nth(base, i), ip), profile,
+                (unsigned long long)i, reserve ? load_ip_str(load_ip_nth(base, i), ip) : "", profile,
                 (unsigned long long)(i / rack), i % 10 ? "compute" : "storage");
     }
     if (f != stdout && fclose(f) != 0) {

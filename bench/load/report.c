@@ -104,10 +104,46 @@ static uint64_t last_done(const struct report_run *run, const struct report_mach
     return t > run->t0 ? t - run->t0 : 0;
 }
 
-/* Failures grouped by (stage, reason), most frequent first. */
+/* A machine's failure reason with its own MAC, address and hostname replaced
+ * by placeholders, so that 200 machines failing alike group as one line. */
+static void normalize(const struct report_machine *m, char *out, size_t cap)
+{
+    char macd[18], ip[16] = "", host[16];
+    snprintf(macd, sizeof(macd), "%s", m->mac);
+    for (char *p = macd; *p; p++)
+        if (*p == ':')
+            *p = '-';
+    if (m->ip)
+        inet_ntop(AF_INET, &m->ip, ip, sizeof(ip));
+    snprintf(host, sizeof(host), "node%04u", m->idx);
+    const char *keys[] = {m->mac, macd, ip, host}, *ph[] = {"{mac}", "{mac-}", "{ip}", "{hostname}"};
+    size_t k = 0;
+    for (const char *s = m->reason; *s && k + 1 < cap;) {
+        bool hit = false;
+        for (int i = 0; i < 4; i++) {
+            size_t kl = strlen(keys[i]);
+            /* an address must not match inside a longer number (127.77.1.1 in 127.77.1.12) */
+            if (kl && !strncmp(s, keys[i], kl) && !(i == 2 && (s[kl] >= '0' && s[kl] <= '9'))) {
+                size_t pl = strlen(ph[i]);
+                if (k + pl >= cap)
+                    pl = cap - 1 - k;
+                memcpy(out + k, ph[i], pl);
+                k += pl;
+                s += kl;
+                hit = true;
+                break;
+            }
+        }
+        if (!hit)
+            out[k++] = *s++;
+    }
+    out[k] = 0;
+}
+
+/* Failures grouped by (stage, normalized reason), most frequent first. */
 struct fgroup {
     int stage;
-    const char *reason;
+    char reason[200];
     unsigned count;
 };
 
@@ -128,13 +164,15 @@ static unsigned failure_groups(const struct report_run *run, const struct report
     for (unsigned i = 0; i < run->machines; i++) {
         if (ms[i].failed_stage < 0)
             continue;
+        char norm[200];
+        normalize(&ms[i], norm, sizeof(norm));
         unsigned k = 0;
         for (; k < n; k++)
-            if (g[k].stage == ms[i].failed_stage && !strcmp(g[k].reason, ms[i].reason))
+            if (g[k].stage == ms[i].failed_stage && !strcmp(g[k].reason, norm))
                 break;
         if (k == n) {
             g[n].stage = ms[i].failed_stage;
-            g[n].reason = ms[i].reason;
+            memcpy(g[n].reason, norm, sizeof(norm));
             n++;
         }
         g[k].count++;
@@ -190,6 +228,9 @@ void report_storm_text(FILE *f, const struct report_run *run, const struct repor
         fprintf(f, ", %u not finished", run->not_started);
     fprintf(f, "; time to last machine done %.2f s; %s received, %.1f MB/s overall%s\n", (double)ttl / 1e9, tb,
             stats_mbps(total, ttl), run->interrupted ? " (INTERRUPTED)" : "");
+    fprintf(f, "bootstorm-load itself: %.2f s of CPU (%.1f ms per machine, %.2f s per GB received)\n",
+            run->client_cpu_s, run->machines ? run->client_cpu_s * 1e3 / run->machines : 0.0,
+            total ? run->client_cpu_s / ((double)total / 1e9) : 0.0);
     struct fgroup *g;
     unsigned ng = failure_groups(run, ms, &g);
     if (ng) {
@@ -222,8 +263,8 @@ static bool write_json(const char *path, const struct report_run *run, const str
     struct ssum *s = sums(run, ms);
     fprintf(f, "{\"mode\":\"storm\",\"machines\":%u,\"booted\":%u,\"failed\":%u,\"not_finished\":%u,", run->machines,
             run->booted, run->failed, run->not_started);
-    fprintf(f, "\"interrupted\":%s,\"time_to_last_done_s\":%.3f,\"settings\":", run->interrupted ? "true" : "false",
-            (double)last_done(run, ms) / 1e9);
+    fprintf(f, "\"interrupted\":%s,\"time_to_last_done_s\":%.3f,\"client_cpu_s\":%.3f,\"settings\":",
+            run->interrupted ? "true" : "false", (double)last_done(run, ms) / 1e9, run->client_cpu_s);
     stats_json_str(f, run->settings);
     fprintf(f, ",\"stages\":{");
     bool first = true;
@@ -384,7 +425,8 @@ static bool write_svg(const char *path, const struct report_run *run, const stru
     double tmax = (double)ttl / 1e9;
     if (tmax <= 0)
         tmax = 1;
-    unsigned ymax = run->machines ? run->machines : 1;
+    /* headroom above N, so the finished lines do not run along the frame */
+    unsigned ymax = run->machines + (run->machines + 19) / 20;
     uint64_t *t = malloc(sizeof(uint64_t) * (run->machines + 1));
     if (!t) {
         fclose(f);

@@ -72,6 +72,7 @@ struct report_run {
     uint64_t t0, t_end;   /* start of the storm; when the report was made */
     unsigned booted, failed, not_started;
     bool interrupted;
+    double client_cpu_s;  /* CPU time bootstorm-load itself used (user + system) */
     char settings[512];   /* one line: the options that shape the result */
 };
 

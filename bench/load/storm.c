@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,7 +57,7 @@ struct storm_cfg {
     enum arch arch;
     uint32_t server, dhcp_server, tftp_server, giaddr, client_base;
     uint16_t tftp_port, http_port, dhcp_port, relay_port;
-    bool bind_leases, tsize, config_lookup, require_config;
+    bool bind_leases, tsize, config_lookup, require_config, follow_config_host;
     uint32_t blksize, windowsize;
     uint32_t tftp_timeout_ms, tftp_max_timeout_ms, tftp_retries, tftp_dally_ms;
     uint32_t dhcp_timeout_ms, dhcp_retries;
@@ -140,6 +141,7 @@ static struct {
     double rate_mbps;
     volatile sig_atomic_t interrupted;
     struct report_notes notes;
+    double cpu0;
     uint64_t http_target_default_set;
     struct httpc_target http_default;
 } S;
@@ -689,6 +691,18 @@ static void tftp_done(void *arg, struct tftpc_result *r)
 
 static void http_done(void *arg, struct httpc_req *r);
 
+/* An http:// URL from the boot configuration: its own host, or ours with
+ * --follow-config-host no (when the server names an address this host
+ * cannot reach). */
+static bool config_url(const char *url, struct httpc_target *t, char *path, size_t cap, char *why, size_t whylen)
+{
+    if (!httpc_parse_url(url, t, path, cap, why, whylen))
+        return false;
+    if (!S.c.follow_config_host)
+        *t = S.http_default;
+    return true;
+}
+
 /* kernel/initrd: TFTP, or HTTP when the boot entry names an http:// URL */
 static void fetch_file(struct machine *m, const char *path)
 {
@@ -699,7 +713,7 @@ static void fetch_file(struct machine *m, const char *path)
     struct httpc_target t;
     char url[1024], p[1024], why[160];
     expand(m, path, url, sizeof(url));
-    if (!httpc_parse_url(url, &t, p, sizeof(p), why, sizeof(why))) {
+    if (!config_url(url, &t, p, sizeof(p), why, sizeof(why))) {
         stage_fail(m, "%s", why);
         return;
     }
@@ -786,7 +800,7 @@ static void ks_begin(struct machine *m)
         char why[160];
         char expanded[BOOTCFG_PATH_MAX * 2];
         expand(m, ks, expanded, sizeof(expanded));
-        if (!httpc_parse_url(expanded, &t, path, sizeof(path), why, sizeof(why))) {
+        if (!config_url(expanded, &t, path, sizeof(path), why, sizeof(why))) {
             stage_fail(m, "kickstart URL from the boot entry: %s", why);
             return;
         }
@@ -1020,6 +1034,8 @@ void storm_usage(FILE *f)
             "  --config BOOL           look up the boot configuration [yes]\n"
             "  --require-config BOOL   fail a machine that finds no configuration [no]\n"
             "  --grub-prefix DIR       where GRUB looks for grub.cfg (efi64) [grub/]\n"
+            "  --follow-config-host BOOL  http:// URLs in the boot entry (kernel, initrd, ks=, url=)\n"
+            "                          go to their own host; no: to --server:--http-port [yes]\n"
             "  --kernel PATH           when the configuration names none [images/vmlinuz]\n"
             "  --initrd PATH           when the configuration names none [images/initrd.img]\n"
             "  --http-port PORT        [8080]\n"
@@ -1081,7 +1097,7 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
         O_RELAYPORT, O_DHCPTO, O_DHCPRETRIES, O_CLIENTBASE, O_BINDLEASES, O_TFTPSERVER, O_TFTPPORT, O_BLKSIZE,
         O_WINDOW, O_TSIZE, O_TFTPTO, O_TFTPRETRIES, O_TFTPDALLY, O_BOOTFILE, O_EXTRA, O_CONFIG, O_REQCONFIG,
         O_GRUBPREFIX, O_KERNEL, O_INITRD, O_HTTPPORT, O_KSURL, O_KSPATH, O_STAGE2, O_RPMLIST, O_RPMPAR, O_CBURL,
-        O_HTTPTO, O_TREE, O_VERIFY, O_JSON, O_CSV, O_SVG, O_PROGRESS,
+        O_HTTPTO, O_TREE, O_VERIFY, O_JSON, O_CSV, O_SVG, O_PROGRESS, O_FOLLOW,
     };
     static const struct option lo[] = {
         {"machines", 1, 0, O_MACHINES},       {"mac-base", 1, 0, O_MACBASE},
@@ -1106,6 +1122,7 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
         {"tree", 1, 0, O_TREE},               {"verify", 2, 0, O_VERIFY},
         {"json", 1, 0, O_JSON},               {"csv", 1, 0, O_CSV},
         {"svg", 1, 0, O_SVG},                 {"progress", 1, 0, O_PROGRESS},
+        {"follow-config-host", 1, 0, O_FOLLOW},
         {"help", 0, 0, 'h'},                  {0, 0, 0, 0}};
     uint32_t dhcp_server = 0;
     int o;
@@ -1182,6 +1199,7 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
         case O_EXTRA: c->loader_extra = a; break;
         case O_CONFIG: BOOL(c->config_lookup); break;
         case O_REQCONFIG: BOOL(c->require_config); break;
+        case O_FOLLOW: BOOL(c->follow_config_host); break;
         case O_GRUBPREFIX: c->grub_prefix = a; break;
         case O_KERNEL: c->kernel = a; break;
         case O_INITRD: c->initrd = a; break;
@@ -1313,6 +1331,7 @@ int storm_main(int argc, char **argv)
     c->bind_leases = true;
     c->tsize = true;
     c->config_lookup = true;
+    c->follow_config_host = true;
     c->blksize = 1468;
     c->windowsize = 1;
     c->tftp_timeout_ms = 1000;
@@ -1397,6 +1416,12 @@ int storm_main(int argc, char **argv)
     sigaction(SIGTERM, &sa_int, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    {
+        struct rusage ru0;
+        getrusage(RUSAGE_SELF, &ru0); /* the storm's own cost, without the reference checksums */
+        S.cpu0 = (double)ru0.ru_utime.tv_sec + (double)ru0.ru_utime.tv_usec / 1e6 + (double)ru0.ru_stime.tv_sec +
+                 (double)ru0.ru_stime.tv_usec / 1e6;
+    }
     S.t0 = ev_refresh();
     S.sched.fn = on_sched;
     S.tick.fn = on_tick;
@@ -1414,6 +1439,10 @@ int storm_main(int argc, char **argv)
                              .booted = S.booted, .failed = S.failed,
                              .not_started = c->machines - S.finished, .interrupted = S.interrupted};
     settings_line(run.settings, sizeof(run.settings));
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    run.client_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                       (double)ru.ru_stime.tv_usec / 1e6 - S.cpu0;
     struct report_machine *rms = malloc(sizeof(*rms) * c->machines);
     for (unsigned i = 0; i < c->machines; i++) {
         struct machine *m = &S.m[i];

@@ -94,7 +94,7 @@ static void finish(struct tftpc *x, enum tftpc_status st, const char *fmt, ...)
     if (x->phase == PH_DALLY)
         return;
     x->r.status = st;
-    x->r.end_ns = ev_now();
+    x->r.end_ns = ev_refresh();
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -346,6 +346,14 @@ static void on_packet(struct tftpc *x, const struct sockaddr_in *from, const uin
         return;
     }
     if (!x->tid_known) {
+        /* The answer to our RRQ is an OACK, an ERROR, or DATA 1 of at most 512
+         * bytes (options ignored).  Anything else is a late packet of an older
+         * transfer that used our port number: not our server's TID. */
+        if (op == TFTP_OP_DATA && (block != 1 || len - 4 > TFTP_BLKSIZE_DEFAULT)) {
+            x->r.strays++;
+            send_error(x, from, TFTP_ERR_UNKNOWN_TID, NULL);
+            return;
+        }
         x->tid = *from;
         x->tid_known = true;
     }
@@ -500,7 +508,7 @@ struct tftpc *tftpc_start(const struct tftpc_params *p, tftpc_done_fn done, void
     verify_init(&x->vc, p->verify);
     x->r.blksize = p->blksize ? p->blksize : TFTP_BLKSIZE_DEFAULT;
     x->r.windowsize = 1;
-    x->r.start_ns = ev_now();
+    x->r.start_ns = ev_refresh();
     g_live++;
 
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

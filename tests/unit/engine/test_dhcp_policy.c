@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/dhcp_policy.h"
@@ -884,4 +885,21 @@ Test(dhcp_policy, no_pool_and_no_reservation_means_no_offer)
     cr_expect(eq(int, d.action, DHCP_POLICY_OFFER));
     cr_expect(eq(sz, d.ncand, 1));
     cr_expect(not(d.alloc));
+}
+
+Test(dhcp_policy, config_from_options)
+{
+    struct options o;
+    cr_assert(eq(int, options_defaults(&o), OPTIONS_OK));
+    struct dhcp_policy_config c;
+    dhcp_policy_config_from_options(&c, &o);
+    cr_expect(eq(str, (char *)c.boot_bios, "pxelinux.0"));
+    cr_expect(eq(str, (char *)c.boot_efi64, "grubx64.efi"));
+    cr_expect(not(eq(ptr, (void *)c.boot_ipxe, NULL)), "iPXE script URL by default");
+    cr_expect(eq(u16, c.http_port, o.http_port));
+    free(o.boot_ipxe);
+    o.boot_ipxe = strdup("none"); /* iPXE then boots like its architecture's PXE ROM */
+    dhcp_policy_config_from_options(&c, &o);
+    cr_expect(eq(ptr, (void *)c.boot_ipxe, NULL));
+    options_free(&o);
 }

@@ -1,0 +1,1393 @@
+/* bench/load/modes.c — the single-protocol benchmark modes of bootstorm-load:
+ *
+ *   http  N connections, keep-alive or a new connection per request, fixed
+ *         duration or a fixed number of requests per connection: req/s, MB/s,
+ *         latency percentiles and the spread of the connections' finishing
+ *         times (all downloaders of one install.img should end together);
+ *   tftp  N concurrent transfers back to back: transfers/s, MB/s, transfer
+ *         time percentiles, retransmissions and failures;
+ *   dhcp  DORA exchanges as a relay agent at an offered rate (or closed loop
+ *         with N outstanding), each from a new MAC: DORA/s, drops, latency.
+ *
+ * The bench/ scripts parse --json; the text is for people. */
+#include "bench/load/dhcpc.h"
+#include "bench/load/ev.h"
+#include "bench/load/httpc.h"
+#include "bench/load/load.h"
+#include "bench/load/stats.h"
+#include "bench/load/tftpc.h"
+#include "bench/load/verify.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = 1; }
+
+static void install_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *optname(const struct option *lo, int val)
+{
+    for (; lo->name; lo++)
+        if (lo->val == val)
+            return lo->name;
+    return "?";
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* CPU seconds this process used (user + system): the client's own cost. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void json_hist(FILE *f, const char *name, const struct stats_hist *h)
+{
+    fprintf(f, "\"%s\":{\"count\":%llu,\"min_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
+               "\"mean_ms\":%.3f}",
+            name, (unsigned long long)h->count, h->count ? (double)h->min / 1e6 : 0.0,
+            (double)stats_hist_pct(h, 0.5) / 1e6, (double)stats_hist_pct(h, 0.9) / 1e6,
+            (double)stats_hist_pct(h, 0.99) / 1e6, (double)h->max / 1e6,
+            h->count ? (double)h->sum / (double)h->count / 1e6 : 0.0);
+}
+
+static void print_hist(const char *label, const struct stats_hist *h)
+{
+    char a[16], b[16], c[16], d[16], e[16];
+    int have = h->count > 0;
+    printf("%-12s min %s  p50 %s  p90 %s  p99 %s  max %s\n", label, stats_fmt_ns(a, sizeof(a), h->min, have),
+           stats_fmt_ns(b, sizeof(b), stats_hist_pct(h, 0.5), have), stats_fmt_ns(c, sizeof(c), stats_hist_pct(h, 0.9), have),
+           stats_fmt_ns(d, sizeof(d), stats_hist_pct(h, 0.99), have), stats_fmt_ns(e, sizeof(e), h->max, have));
+}
+
+/* Failures counted by kind, with the first reason of each kind kept. */
+#define KINDS 16
+struct failures {
+    uint64_t n[KINDS];
+    char first[KINDS][160];
+    uint64_t total;
+};
+
+static void failure_add(struct failures *f, int kind, const char *reason)
+{
+    if (kind < 0 || kind >= KINDS)
+        kind = KINDS - 1;
+    if (!f->n[kind]++)
+        snprintf(f->first[kind], sizeof(f->first[kind]), "%s", reason);
+    f->total++;
+}
+
+static void failures_print(const struct failures *f, const char *(*name)(int))
+{
+    for (int k = 0; k < KINDS; k++)
+        if (f->n[k])
+            printf("  %-10s %llu  (first: %s)\n", name(k), (unsigned long long)f->n[k], f->first[k]);
+}
+
+static void failures_json(FILE *j, const struct failures *f, const char *(*name)(int))
+{
+    fprintf(j, "\"failures\":{");
+    bool first = true;
+    for (int k = 0; k < KINDS; k++)
+        if (f->n[k]) {
+            fprintf(j, "%s\"%s\":{\"count\":%llu,\"first\":", first ? "" : ",", name(k), (unsigned long long)f->n[k]);
+            stats_json_str(j, f->first[k]);
+            fputc('}', j);
+            first = false;
+        }
+    fputc('}', j);
+}
+
+/* ---- source addresses: connections and transfers spread over many ---- */
+
+struct sources {
+    uint32_t base; /* 0: unbound */
+    unsigned n, next;
+};
+
+static uint32_t source_next(struct sources *s)
+{
+    if (!s->base)
+        return 0;
+    uint32_t a = load_ip_nth(s->base, s->next);
+    s->next = (s->next + 1) % s->n;
+    return a;
+}
+
+/* ======================================================================== */
+/* http                                                                      */
+/* ======================================================================== */
+
+void http_mode_usage(FILE *f)
+{
+    fprintf(f,
+            "bootstorm-load http [options]: HTTP benchmark client\n"
+            "  --url URL               http://HOST:PORT/path (repeatable; requests pick one at random)\n"
+            "  --url-list FILE         one URL (or /path, with the first --url's host) per line\n"
+            "  --connections N         concurrent connections [10]\n"
+            "  --duration S            run this long [10 unless a request count is given]\n"
+            "  --requests-per-conn N   each connection makes N requests, then stops\n"
+            "  --each-once             each connection downloads its URL once (URL i %% count);\n"
+            "                          reports the spread of the finishing times\n"
+            "  --new-conn-per-request  Connection: close and a new connection each time (connections/s)\n"
+            "  --method GET|HEAD       [GET]\n"
+            "  --range BYTES           random 'Range: bytes=a-b' reads of this length (expects 206)\n"
+            "  --timeout MS            a request without progress this long fails [30000]\n"
+            "  --source-base ADDR      bind connections to ADDR, ADDR+1, ... (loopback: 127.x.y.z)\n"
+            "  --sources N             how many source addresses to rotate through [256]\n"
+            "  --tree DIR              local copy of the served root: sizes compared with it\n"
+            "  --verify[=KIND]         also checksum bodies against --tree: crc32c, sha256 [crc32c]\n"
+            "  --json FILE             results as JSON\n"
+            "  --progress BOOL         live progress line [yes on a terminal]\n"
+            "  Bodies that are not verified are dropped in the kernel (recv MSG_TRUNC): a large file\n"
+            "  costs this client a few syscalls per MB, unlike wrk's 8 KiB reads.\n");
+}
+
+struct hurl {
+    struct httpc_target t;
+    char path[1024];
+    uint64_t size; /* for --range, from a HEAD */
+    const struct verify_ref *ref;
+};
+
+struct hclient {
+    struct httpc_conn *c;
+    struct httpc_req r;
+    struct ev_timer backoff; /* after a refused connect: do not spin */
+    unsigned id, done_reqs, url;
+    bool finished, last_ok;
+    uint64_t finish_ns;
+    char hdr[96];
+    struct httpc_target cur;
+};
+
+static struct {
+    struct hurl *urls;
+    unsigned nurls, conns;
+    uint64_t per_conn;
+    bool each_once, new_conn, head;
+    uint64_t range;
+    uint64_t timeout_ms;
+    double duration_s;
+    enum verify_kind verify;
+    const char *tree, *json;
+    struct sources src;
+    struct hclient *cl;
+    uint64_t t0, deadline, end;
+    unsigned active;
+    uint64_t ok, bytes_ok, reqs_started;
+    struct stats_hist lat, ttfb;
+    struct failures fail;
+    uint64_t rng;
+    bool stopping;
+    struct ev_timer tick;
+    uint64_t last_ok, last_bytes, last_tick;
+} H;
+
+static const char *http_kind_name(int k) { return httpc_status_name((enum httpc_status)k); }
+
+static void h_issue(struct hclient *cl);
+
+static void h_client_done(struct hclient *cl)
+{
+    cl->finished = true;
+    cl->finish_ns = ev_now();
+    H.active--;
+    if (cl->c) {
+        httpc_conn_free(cl->c);
+        cl->c = NULL;
+    }
+}
+
+static void h_done(void *arg, struct httpc_req *r)
+{
+    struct hclient *cl = arg;
+    if (H.stopping && ev_now() >= H.deadline && H.duration_s > 0) {
+        /* in flight at the deadline: neither counted nor failed */
+        httpc_req_clear(r);
+        h_client_done(cl);
+        return;
+    }
+    if (r->status == HTTPC_OK && H.range && r->http_status != 206) {
+        r->status = HTTPC_STATUS;
+        snprintf(r->reason, sizeof(r->reason), "%s: %d to a Range request, expected 206", r->path, r->http_status);
+    }
+    if (r->status == HTTPC_OK && H.range && r->received != H.range &&
+        r->received != H.urls[cl->url].size % H.range) { /* the last range of a file may be short */
+        r->status = HTTPC_SIZE;
+        snprintf(r->reason, sizeof(r->reason), "%s: %llu bytes for a %llu-byte range", r->path,
+                 (unsigned long long)r->received, (unsigned long long)H.range);
+    }
+    if (r->status == HTTPC_OK) {
+        H.ok++;
+        H.bytes_ok += r->received;
+        stats_hist_add(&H.lat, r->end_ns - r->start_ns);
+        if (r->first_byte_ns)
+            stats_hist_add(&H.ttfb, r->first_byte_ns - r->start_ns);
+    } else {
+        failure_add(&H.fail, r->status, r->reason);
+    }
+    cl->last_ok = r->status == HTTPC_OK;
+    bool refused = r->status == HTTPC_CONNECT || r->status == HTTPC_SOCKET;
+    httpc_req_clear(r);
+    cl->done_reqs++;
+    if (H.stopping || (H.per_conn && cl->done_reqs >= H.per_conn)) {
+        h_client_done(cl);
+        return;
+    }
+    if (refused) {
+        ev_timer_arm(&cl->backoff, 50 * EV_MS);
+        return;
+    }
+    h_issue(cl);
+}
+
+static void h_backoff(struct ev_timer *t)
+{
+    struct hclient *cl = t->owner;
+    if (H.stopping) {
+        h_client_done(cl);
+        return;
+    }
+    h_issue(cl);
+}
+
+static void h_issue(struct hclient *cl)
+{
+    if (!H.each_once && H.nurls > 1)
+        cl->url = (unsigned)(xorshift(&H.rng) % H.nurls);
+    struct hurl *u = &H.urls[cl->url];
+    struct httpc_target t = u->t;
+    t.bind_addr = cl->cur.bind_addr;
+    if (H.new_conn || !cl->c)
+        t.bind_addr = source_next(&H.src);
+    if (cl->c && (cl->cur.server.sin_addr.s_addr != t.server.sin_addr.s_addr ||
+                  cl->cur.server.sin_port != t.server.sin_port || strcmp(cl->cur.host, t.host))) {
+        httpc_conn_free(cl->c);
+        cl->c = NULL;
+    }
+    if (!cl->c && !(cl->c = httpc_conn_new(&t))) {
+        failure_add(&H.fail, HTTPC_SOCKET, "out of memory");
+        h_client_done(cl);
+        return;
+    }
+    httpc_conn_set_bind(cl->c, t.bind_addr);
+    cl->cur = t;
+    memset(&cl->r, 0, sizeof(cl->r));
+    cl->r.method = H.head ? "HEAD" : "GET";
+    cl->r.path = u->path;
+    cl->r.close = H.new_conn;
+    cl->r.verify = H.range ? VERIFY_NONE : H.verify;
+    cl->r.ref = H.range ? NULL : u->ref;
+    cl->r.timeout_ms = H.timeout_ms;
+    cl->r.done = h_done;
+    cl->r.arg = cl;
+    if (H.range) {
+        uint64_t size = u->size > H.range ? u->size : H.range;
+        uint64_t first = (xorshift(&H.rng) % (size / H.range)) * H.range; /* aligned, like a reader's blocks */
+        snprintf(cl->hdr, sizeof(cl->hdr), "Range: bytes=%llu-%llu\r\n", (unsigned long long)first,
+                 (unsigned long long)(first + H.range - 1));
+        cl->r.extra_headers = cl->hdr;
+        cl->r.expect_status = 206;
+    }
+    H.reqs_started++;
+    httpc_request(cl->c, &cl->r);
+}
+
+static void h_tick(struct ev_timer *t)
+{
+    uint64_t now = ev_now();
+    double dt = (double)(now - H.last_tick) / 1e9;
+    if (dt > 0)
+        load_progress("%6.1fs  %u connections  %.0f req/s  %.1f MB/s  ok %llu failed %llu", (double)(now - H.t0) / 1e9,
+                      H.active, (double)(H.ok - H.last_ok) / dt, (double)(H.bytes_ok - H.last_bytes) / 1e6 / dt,
+                      (unsigned long long)H.ok, (unsigned long long)H.fail.total);
+    H.last_ok = H.ok;
+    H.last_bytes = H.bytes_ok;
+    H.last_tick = now;
+    ev_timer_arm(&H.tick, 500 * EV_MS);
+}
+
+/* --range needs each URL's size: one HEAD per URL, in turn, before the run. */
+static struct {
+    unsigned i;
+    bool failed;
+    char why[200];
+} HS;
+static struct httpc_conn *hs_conn;
+static struct httpc_req hs_req;
+
+static void hs_next(void);
+static void hs_done(void *arg, struct httpc_req *r)
+{
+    if (r->status != HTTPC_OK || !r->has_length) {
+        HS.failed = true;
+        snprintf(HS.why, sizeof(HS.why), "HEAD %s: %s", r->path, r->status != HTTPC_OK ? r->reason : "no Content-Length");
+        return;
+    }
+    H.urls[HS.i].size = r->content_length;
+    HS.i++;
+    hs_next();
+}
+
+static void hs_next(void)
+{
+    if (HS.i >= H.nurls)
+        return;
+    httpc_conn_free(hs_conn);
+    hs_conn = httpc_conn_new(&H.urls[HS.i].t);
+    memset(&hs_req, 0, sizeof(hs_req));
+    hs_req.method = "HEAD";
+    hs_req.path = H.urls[HS.i].path;
+    hs_req.timeout_ms = H.timeout_ms;
+    hs_req.done = hs_done;
+    httpc_request(hs_conn, &hs_req);
+}
+
+static bool h_add_url(const char *s, unsigned *cap, char *why, size_t wl)
+{
+    if (H.nurls == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        struct hurl *n = realloc(H.urls, *cap * sizeof(*n));
+        if (!n) {
+            snprintf(why, wl, "out of memory");
+            return false;
+        }
+        H.urls = n;
+    }
+    struct hurl *u = &H.urls[H.nurls];
+    memset(u, 0, sizeof(*u));
+    if (s[0] == '/') { /* a path on the first URL's server */
+        if (!H.nurls) {
+            snprintf(why, wl, "%s: a path needs a --url before it to name the server", s);
+            return false;
+        }
+        u->t = H.urls[0].t;
+        if (strlen(s) >= sizeof(u->path)) {
+            snprintf(why, wl, "%.60s...: path too long", s);
+            return false;
+        }
+        strcpy(u->path, s);
+    } else if (!httpc_parse_url(s, &u->t, u->path, sizeof(u->path), why, wl)) {
+        return false;
+    }
+    H.nurls++;
+    return true;
+}
+
+int http_mode_main(int argc, char **argv)
+{
+    enum { O_URL = 256, O_LIST, O_CONNS, O_DUR, O_RPC, O_ONCE, O_NEWCONN, O_METHOD, O_RANGE, O_TO, O_SRCBASE,
+           O_SOURCES, O_TREE, O_VERIFY, O_JSON, O_PROGRESS };
+    static const struct option lo[] = {
+        {"url", 1, 0, O_URL},           {"url-list", 1, 0, O_LIST},       {"connections", 1, 0, O_CONNS},
+        {"duration", 1, 0, O_DUR},      {"requests-per-conn", 1, 0, O_RPC}, {"each-once", 0, 0, O_ONCE},
+        {"new-conn-per-request", 0, 0, O_NEWCONN}, {"method", 1, 0, O_METHOD}, {"range", 1, 0, O_RANGE},
+        {"timeout", 1, 0, O_TO},        {"source-base", 1, 0, O_SRCBASE}, {"sources", 1, 0, O_SOURCES},
+        {"tree", 1, 0, O_TREE},         {"verify", 2, 0, O_VERIFY},       {"json", 1, 0, O_JSON},
+        {"progress", 1, 0, O_PROGRESS}, {"help", 0, 0, 'h'},              {0, 0, 0, 0}};
+    memset(&H, 0, sizeof(H));
+    H.conns = 10;
+    H.timeout_ms = 30000;
+    H.src.n = 256;
+    int progress = -1;
+    unsigned cap = 0;
+    char why[256];
+    const char *list = NULL;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        const char *a = optarg;
+        uint64_t v;
+        bool b;
+        switch (o) {
+        case O_URL:
+            if (!h_add_url(a, &cap, why, sizeof(why)))
+                return load_usage_error("http", "--url %s", why);
+            break;
+        case O_LIST: list = a; break;
+        case O_CONNS:
+            if (!load_parse_u64(a, 1, 100000, &v))
+                return load_usage_error("http", "--connections %s: want 1-100000", a);
+            H.conns = (unsigned)v;
+            break;
+        case O_DUR:
+            if (!load_parse_seconds(a, &H.duration_s) || H.duration_s <= 0)
+                return load_usage_error("http", "--duration %s: want seconds > 0", a);
+            break;
+        case O_RPC:
+            if (!load_parse_u64(a, 1, 1000000000, &H.per_conn))
+                return load_usage_error("http", "--requests-per-conn %s: want 1 or more", a);
+            break;
+        case O_ONCE: H.each_once = true; break;
+        case O_NEWCONN: H.new_conn = true; break;
+        case O_METHOD:
+            if (!strcmp(a, "GET"))
+                H.head = false;
+            else if (!strcmp(a, "HEAD"))
+                H.head = true;
+            else
+                return load_usage_error("http", "--method %s: GET or HEAD", a);
+            break;
+        case O_RANGE:
+            if (!load_parse_size(a, &H.range) || !H.range)
+                return load_usage_error("http", "--range %s: want a size > 0 (e.g. 1M)", a);
+            break;
+        case O_TO:
+            if (!load_parse_u64(a, 100, 3600000, &H.timeout_ms))
+                return load_usage_error("http", "--timeout %s: want 100-3600000 ms", a);
+            break;
+        case O_SRCBASE:
+            if (!load_parse_ip(a, &H.src.base))
+                return load_usage_error("http", "--source-base %s: not an IPv4 address", a);
+            break;
+        case O_SOURCES:
+            if (!load_parse_u64(a, 1, 1000000, &v))
+                return load_usage_error("http", "--sources %s: want 1-1000000", a);
+            H.src.n = (unsigned)v;
+            break;
+        case O_TREE: H.tree = a; break;
+        case O_VERIFY:
+            if (!a)
+                H.verify = VERIFY_CRC32C;
+            else if (!verify_parse_kind(a, &H.verify))
+                return load_usage_error("http", "--verify=%s: crc32c, sha256 or none", a);
+            break;
+        case O_JSON: H.json = a; break;
+        case O_PROGRESS:
+            if (!load_parse_bool(a, &b))
+                return load_usage_error("http", "--%s %s: want yes or no", optname(lo, o), a);
+            progress = b;
+            break;
+        case 'h': http_mode_usage(stdout); return LOAD_EXIT_OK;
+        default: return load_usage_error("http", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return load_usage_error("http", "unexpected argument '%s'", argv[optind]);
+    if (list) {
+        FILE *f = fopen(list, "r");
+        if (!f)
+            return load_usage_error("http", "--url-list %s: %s", list, strerror(errno));
+        char line[1200];
+        while (fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (!line[0] || line[0] == '#')
+                continue;
+            if (!h_add_url(line, &cap, why, sizeof(why))) {
+                fclose(f);
+                return load_usage_error("http", "--url-list %s: %s", list, why);
+            }
+        }
+        fclose(f);
+    }
+    if (!H.nurls)
+        return load_usage_error("http", "needs --url or --url-list");
+    if (H.each_once) {
+        if (H.per_conn || H.duration_s > 0)
+            return load_usage_error("http", "--each-once excludes --requests-per-conn and --duration");
+        H.per_conn = 1;
+    }
+    if (H.per_conn && H.duration_s > 0)
+        return load_usage_error("http", "give --duration or --requests-per-conn, not both");
+    if (!H.per_conn && H.duration_s <= 0)
+        H.duration_s = 10;
+    if (H.verify != VERIFY_NONE && !H.tree)
+        return load_usage_error("http", "--verify needs --tree DIR");
+    if (H.range && H.head)
+        return load_usage_error("http", "--range with --method HEAD makes no sense");
+
+    ev_raise_nofile();
+    if (ev_init() != EV_OK) {
+        fprintf(stderr, "bootstorm-load http: epoll: %s\n", strerror(errno));
+        return LOAD_EXIT_USAGE;
+    }
+    install_signals();
+    load_progress_init(progress);
+    stats_hist_init(&H.lat);
+    stats_hist_init(&H.ttfb);
+    H.rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+    if (H.tree) {
+        if (H.verify != VERIFY_NONE)
+            fprintf(stderr, "bootstorm-load http: computing %s of the files under %s ...\n", verify_kind_name(H.verify),
+                    H.tree);
+        for (unsigned i = 0; i < H.nurls; i++) {
+            char p[1024];
+            snprintf(p, sizeof(p), "%s", H.urls[i].path + 1);
+            p[strcspn(p, "?")] = 0;
+            H.urls[i].ref = verify_ref_get(H.tree, p, H.verify);
+        }
+    }
+    if (H.range) {
+        ev_refresh();
+        hs_next();
+        while (HS.i < H.nurls && !HS.failed && !g_stop)
+            ev_run_once(100 * EV_MS);
+        httpc_conn_free(hs_conn);
+        if (HS.failed || g_stop) {
+            fprintf(stderr, "bootstorm-load http: %s\n", HS.failed ? HS.why : "interrupted");
+            ev_fini();
+            return LOAD_EXIT_FAILED;
+        }
+    }
+    H.cl = calloc(H.conns, sizeof(*H.cl));
+    if (!H.cl) {
+        fprintf(stderr, "bootstorm-load http: out of memory\n");
+        return LOAD_EXIT_USAGE;
+    }
+    double cpu0 = cpu_seconds();
+    H.t0 = ev_refresh();
+    H.last_tick = H.t0;
+    H.deadline = H.duration_s > 0 ? H.t0 + (uint64_t)(H.duration_s * 1e9) : UINT64_MAX;
+    H.tick.fn = h_tick;
+    if (load_progress_on())
+        ev_timer_arm(&H.tick, 500 * EV_MS);
+    H.active = H.conns;
+    for (unsigned i = 0; i < H.conns; i++) {
+        H.cl[i].id = i;
+        H.cl[i].url = i % H.nurls;
+        H.cl[i].backoff.fn = h_backoff;
+        H.cl[i].backoff.owner = &H.cl[i];
+        h_issue(&H.cl[i]);
+    }
+    while (H.active && !g_stop) {
+        uint64_t now = ev_now();
+        if (!H.stopping && now >= H.deadline)
+            H.stopping = true;
+        if (H.stopping && now >= H.deadline + 100 * EV_MS) { /* drop what is still in flight */
+            for (unsigned i = 0; i < H.conns; i++)
+                if (!H.cl[i].finished) {
+                    ev_timer_cancel(&H.cl[i].backoff);
+                    h_client_done(&H.cl[i]);
+                }
+            break;
+        }
+        uint64_t wait = H.deadline > now ? H.deadline - now : 20 * EV_MS;
+        ev_run_once(wait < 200 * EV_MS ? wait : 200 * EV_MS);
+    }
+    H.end = ev_refresh();
+    double cpu = cpu_seconds() - cpu0;
+    load_progress_clear();
+    for (unsigned i = 0; i < H.conns; i++)
+        if (H.cl[i].c)
+            httpc_conn_free(H.cl[i].c);
+    double secs = (double)((H.duration_s > 0 ? (H.deadline < H.end ? H.deadline : H.end) : H.end) - H.t0) / 1e9;
+    struct httpc_counters hc;
+    httpc_get_counters(&hc);
+    /* finishing times (request-count modes) */
+    struct stats_hist fin;
+    stats_hist_init(&fin);
+    unsigned nfin = 0;
+    for (unsigned i = 0; i < H.conns; i++)
+        if (H.cl[i].finished && H.per_conn && H.cl[i].last_ok) {
+            stats_hist_add(&fin, H.cl[i].finish_ns - H.t0);
+            nfin++;
+        }
+    double spread = fin.count && fin.max ? 100.0 * (double)(fin.max - fin.min) / (double)fin.max : 0;
+
+    printf("http: %u connection%s, %s, %u URL%s%s%s\n", H.conns, H.conns == 1 ? "" : "s",
+           H.new_conn ? "a new connection per request" : "keep-alive", H.nurls, H.nurls == 1 ? "" : "s",
+           H.range ? ", random ranges" : "", H.verify ? ", verified" : "");
+    printf("requests     %llu ok, %llu failed in %.2f s\n", (unsigned long long)H.ok,
+           (unsigned long long)H.fail.total, secs);
+    printf("throughput   %.1f req/s, %.1f MB/s (%.3f GB/s)\n", secs > 0 ? (double)H.ok / secs : 0,
+           stats_mbps(H.bytes_ok, (uint64_t)(secs * 1e9)), stats_mbps(H.bytes_ok, (uint64_t)(secs * 1e9)) / 1000);
+    print_hist("latency", &H.lat);
+    print_hist("first byte", &H.ttfb);
+    printf("connections  %llu opened (%.0f/s), %llu idle ones closed by the server and reopened\n",
+           (unsigned long long)hc.connects, secs > 0 ? (double)hc.connects / secs : 0,
+           (unsigned long long)hc.reconnects_idle);
+    if (nfin) {
+        char a[16], b[16], c[16];
+        printf("finish       first %s, median %s, last %s: spread %.1f%% of the last\n",
+               stats_fmt_ns(a, sizeof(a), fin.min, 1), stats_fmt_ns(b, sizeof(b), stats_hist_pct(&fin, 0.5), 1),
+               stats_fmt_ns(c, sizeof(c), fin.max, 1), spread);
+    }
+    printf("client cpu   %.2f s (%.1f us per request)\n", cpu, H.ok ? cpu * 1e6 / (double)H.ok : 0);
+    if (H.fail.total) {
+        printf("failures:\n");
+        failures_print(&H.fail, http_kind_name);
+    }
+    bool files_ok = true;
+    if (H.json) {
+        FILE *j = fopen(H.json, "w");
+        if (!j) {
+            fprintf(stderr, "bootstorm-load http: --json %s: %s\n", H.json, strerror(errno));
+            files_ok = false;
+        } else {
+            fprintf(j, "{\"mode\":\"http\",\"connections\":%u,\"keepalive\":%s,\"urls\":%u,\"range\":%llu,"
+                       "\"seconds\":%.3f,\"ok\":%llu,\"failed\":%llu,\"req_per_s\":%.1f,\"mb_per_s\":%.2f,"
+                       "\"bytes\":%llu,\"connects\":%llu,\"client_cpu_s\":%.3f,",
+                    H.conns, H.new_conn ? "false" : "true", H.nurls, (unsigned long long)H.range, secs,
+                    (unsigned long long)H.ok, (unsigned long long)H.fail.total, secs > 0 ? (double)H.ok / secs : 0,
+                    stats_mbps(H.bytes_ok, (uint64_t)(secs * 1e9)), (unsigned long long)H.bytes_ok,
+                    (unsigned long long)hc.connects, cpu);
+            json_hist(j, "latency", &H.lat);
+            fputc(',', j);
+            json_hist(j, "first_byte", &H.ttfb);
+            fputc(',', j);
+            json_hist(j, "finish", &fin);
+            fprintf(j, ",\"finish_spread_pct\":%.2f,", spread);
+            failures_json(j, &H.fail, http_kind_name);
+            fprintf(j, "}\n");
+            files_ok = fclose(j) == 0;
+        }
+    }
+    free(H.cl);
+    free(H.urls);
+    verify_refs_free();
+    ev_fini();
+    return H.fail.total == 0 && !g_stop && H.ok > 0 && files_ok ? LOAD_EXIT_OK : LOAD_EXIT_FAILED;
+}
+
+/* ======================================================================== */
+/* tftp                                                                      */
+/* ======================================================================== */
+
+void tftp_mode_usage(FILE *f)
+{
+    fprintf(f,
+            "bootstorm-load tftp [options]: TFTP benchmark client (N transfers at once, back to back)\n"
+            "  --server ADDR           [127.0.0.1]\n"
+            "  --port PORT             [69]\n"
+            "  --file NAME             file to read (repeatable: transfers take them in turn) [required]\n"
+            "  --clients N             transfers in flight at once [1]\n"
+            "  --blksize N             blksize asked (0: none) [1468]\n"
+            "  --windowsize N          windowsize asked (1: none, lock-step) [1]\n"
+            "  --tsize BOOL            ask tsize [yes]\n"
+            "  --duration S            run this long (transfers in flight at the end are not counted)\n"
+            "  --transfers N           or: this many transfers in all [default: --duration 10]\n"
+            "  --timeout MS            first retransmission timeout, doubled [1000]\n"
+            "  --retries N             retransmissions without progress before failing [5]\n"
+            "  --dally MS              stay after the final ACK to re-ACK a repeated last block [0]\n"
+            "  --source-base ADDR      bind transfers to ADDR, ADDR+1, ... (distinct clients) [unbound]\n"
+            "  --sources N             how many source addresses [256]\n"
+            "  --tree DIR              local copy of the TFTP root: sizes compared with it\n"
+            "  --verify[=KIND]         also checksum against --tree: crc32c, sha256 [crc32c]\n"
+            "  --json FILE             results as JSON\n"
+            "  --progress BOOL         live progress line [yes on a terminal]\n");
+}
+
+struct tclient {
+    unsigned id;
+    struct tftpc *x;
+};
+
+static struct {
+    const char **files;
+    const struct verify_ref **refs;
+    unsigned nfiles, next_file;
+    unsigned clients;
+    uint32_t blksize, window, timeout_ms, retries, dally_ms;
+    bool tsize;
+    double duration_s;
+    uint64_t transfers, started;
+    struct sockaddr_in server;
+    struct sources src;
+    enum verify_kind verify;
+    const char *tree, *json;
+    struct tclient *cl;
+    unsigned active;
+    bool stopping;
+    uint64_t t0, deadline;
+    uint64_t ok, bytes_ok, retransmits, timeouts, dups, gaps, strays;
+    uint32_t neg_blksize, neg_window;
+    struct stats_hist lat;
+    struct failures fail;
+    struct ev_timer tick;
+    uint64_t last_ok, last_bytes, last_tick;
+} T;
+
+static const char *tftp_kind_name(int k) { return tftpc_status_name((enum tftpc_status)k); }
+
+static void t_start(struct tclient *cl);
+
+static void t_done(void *arg, struct tftpc_result *r)
+{
+    struct tclient *cl = arg;
+    cl->x = NULL;
+    bool late = T.duration_s > 0 && r->end_ns > T.deadline;
+    if (!late) {
+        T.retransmits += r->retransmits;
+        T.timeouts += r->timeouts;
+        T.dups += r->dup_blocks;
+        T.gaps += r->gaps;
+        T.strays += r->strays;
+        if (r->status == TFTPC_OK) {
+            T.ok++;
+            T.bytes_ok += r->bytes;
+            stats_hist_add(&T.lat, r->end_ns - r->start_ns);
+            T.neg_blksize = r->blksize;
+            T.neg_window = r->windowsize;
+        } else {
+            failure_add(&T.fail, r->status, r->reason);
+        }
+    }
+    if (T.stopping || (T.transfers && T.started >= T.transfers)) {
+        T.active--;
+        return;
+    }
+    t_start(cl);
+}
+
+static void t_start(struct tclient *cl)
+{
+    unsigned fi = T.next_file++ % T.nfiles;
+    struct tftpc_params p = {
+        .server = T.server,
+        .bind_addr = source_next(&T.src),
+        .file = T.files[fi],
+        .blksize = T.blksize,
+        .windowsize = T.window,
+        .tsize = T.tsize,
+        .timeout_ms = T.timeout_ms,
+        .max_timeout_ms = T.timeout_ms * 8,
+        .retries = T.retries,
+        .dally_ms = T.dally_ms,
+        .verify = T.verify,
+        .ref = T.refs[fi],
+    };
+    char why[160];
+    T.started++;
+    cl->x = tftpc_start(&p, t_done, cl, why, sizeof(why));
+    if (!cl->x) {
+        failure_add(&T.fail, TFTPC_SOCKET, why);
+        T.active--;
+    }
+}
+
+static void t_tick(struct ev_timer *t)
+{
+    uint64_t now = ev_now();
+    double dt = (double)(now - T.last_tick) / 1e9;
+    if (dt > 0)
+        load_progress("%6.1fs  %u transfers  %.0f/s  %.1f MB/s  ok %llu failed %llu", (double)(now - T.t0) / 1e9,
+                      T.active, (double)(T.ok - T.last_ok) / dt, (double)(tftpc_total_bytes() - T.last_bytes) / 1e6 / dt,
+                      (unsigned long long)T.ok, (unsigned long long)T.fail.total);
+    T.last_ok = T.ok;
+    T.last_bytes = tftpc_total_bytes();
+    T.last_tick = now;
+    ev_timer_arm(&T.tick, 500 * EV_MS);
+}
+
+int tftp_mode_main(int argc, char **argv)
+{
+    enum { O_SERVER = 256, O_PORT, O_FILE, O_CLIENTS, O_BLK, O_WIN, O_TSIZE, O_DUR, O_XFERS, O_TO, O_RETRIES,
+           O_DALLY, O_SRCBASE, O_SOURCES, O_TREE, O_VERIFY, O_JSON, O_PROGRESS };
+    static const struct option lo[] = {
+        {"server", 1, 0, O_SERVER},   {"port", 1, 0, O_PORT},         {"file", 1, 0, O_FILE},
+        {"clients", 1, 0, O_CLIENTS}, {"blksize", 1, 0, O_BLK},       {"windowsize", 1, 0, O_WIN},
+        {"tsize", 1, 0, O_TSIZE},     {"duration", 1, 0, O_DUR},      {"transfers", 1, 0, O_XFERS},
+        {"timeout", 1, 0, O_TO},      {"retries", 1, 0, O_RETRIES},   {"dally", 1, 0, O_DALLY},
+        {"source-base", 1, 0, O_SRCBASE}, {"sources", 1, 0, O_SOURCES}, {"tree", 1, 0, O_TREE},
+        {"verify", 2, 0, O_VERIFY},   {"json", 1, 0, O_JSON},         {"progress", 1, 0, O_PROGRESS},
+        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    memset(&T, 0, sizeof(T));
+    uint32_t server;
+    load_parse_ip("127.0.0.1", &server);
+    unsigned port = 69;
+    T.clients = 1;
+    T.blksize = 1468;
+    T.window = 1;
+    T.tsize = true;
+    T.timeout_ms = 1000;
+    T.retries = 5;
+    T.src.n = 256;
+    int progress = -1;
+    T.files = calloc((size_t)argc, sizeof(*T.files));
+    if (!T.files)
+        return LOAD_EXIT_USAGE;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        const char *a = optarg;
+        uint64_t v;
+        bool b;
+#define NUM(lo_, hi_, dst)                                                                                      \
+    do {                                                                                                        \
+        if (!load_parse_u64(a, lo_, hi_, &v))                                                                   \
+            return load_usage_error("tftp", "--%s %s: want %llu-%llu", optname(lo, o), a,                       \
+                                    (unsigned long long)(lo_), (unsigned long long)(hi_));                       \
+        dst = v;                                                                                                \
+    } while (0)
+        switch (o) {
+        case O_SERVER:
+            if (!load_parse_ip(a, &server))
+                return load_usage_error("tftp", "--server %s: not an IPv4 address", a);
+            break;
+        case O_PORT: NUM(1, 65535, port); break;
+        case O_FILE:
+            if (!*a || strlen(a) > 255)
+                return load_usage_error("tftp", "--file '%s': 1-255 bytes", a);
+            T.files[T.nfiles++] = a;
+            break;
+        case O_CLIENTS: NUM(1, 100000, T.clients); break;
+        case O_BLK:
+            NUM(0, 65464, T.blksize);
+            if (T.blksize && T.blksize < 8)
+                return load_usage_error("tftp", "--blksize %s: 0 or 8-65464", a);
+            break;
+        case O_WIN: NUM(1, 32767, T.window); break;
+        case O_TSIZE:
+            if (!load_parse_bool(a, &b))
+                return load_usage_error("tftp", "--tsize %s: yes or no", a);
+            T.tsize = b;
+            break;
+        case O_DUR:
+            if (!load_parse_seconds(a, &T.duration_s) || T.duration_s <= 0)
+                return load_usage_error("tftp", "--duration %s: want seconds > 0", a);
+            break;
+        case O_XFERS: NUM(1, UINT32_MAX, T.transfers); break;
+        case O_TO: NUM(10, 60000, T.timeout_ms); break;
+        case O_RETRIES: NUM(0, 100, T.retries); break;
+        case O_DALLY: NUM(0, 10000, T.dally_ms); break;
+        case O_SRCBASE:
+            if (!load_parse_ip(a, &T.src.base))
+                return load_usage_error("tftp", "--source-base %s: not an IPv4 address", a);
+            break;
+        case O_SOURCES: NUM(1, 1000000, T.src.n); break;
+        case O_TREE: T.tree = a; break;
+        case O_VERIFY:
+            if (!a)
+                T.verify = VERIFY_CRC32C;
+            else if (!verify_parse_kind(a, &T.verify))
+                return load_usage_error("tftp", "--verify=%s: crc32c, sha256 or none", a);
+            break;
+        case O_JSON: T.json = a; break;
+        case O_PROGRESS:
+            if (!load_parse_bool(a, &b))
+                return load_usage_error("tftp", "--progress %s: yes or no", a);
+            progress = b;
+            break;
+        case 'h': tftp_mode_usage(stdout); free(T.files); return LOAD_EXIT_OK;
+        default: return load_usage_error("tftp", "unknown option");
+        }
+#undef NUM
+    }
+    if (optind < argc)
+        return load_usage_error("tftp", "unexpected argument '%s'", argv[optind]);
+    if (!T.nfiles)
+        return load_usage_error("tftp", "needs --file NAME");
+    if (T.duration_s > 0 && T.transfers)
+        return load_usage_error("tftp", "give --duration or --transfers, not both");
+    if (!T.transfers && T.duration_s <= 0)
+        T.duration_s = 10;
+    if (T.verify != VERIFY_NONE && !T.tree)
+        return load_usage_error("tftp", "--verify needs --tree DIR");
+    T.server = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = server};
+    T.refs = calloc(T.nfiles, sizeof(*T.refs));
+    if (!T.refs)
+        return LOAD_EXIT_USAGE;
+    if (T.tree && T.verify != VERIFY_NONE)
+        fprintf(stderr, "bootstorm-load tftp: computing %s of the files under %s ...\n", verify_kind_name(T.verify),
+                T.tree);
+    for (unsigned i = 0; i < T.nfiles; i++)
+        T.refs[i] = T.tree ? verify_ref_get(T.tree, T.files[i][0] == '/' ? T.files[i] + 1 : T.files[i], T.verify) : NULL;
+
+    ev_raise_nofile();
+    if (ev_init() != EV_OK) {
+        fprintf(stderr, "bootstorm-load tftp: epoll: %s\n", strerror(errno));
+        return LOAD_EXIT_USAGE;
+    }
+    install_signals();
+    load_progress_init(progress);
+    stats_hist_init(&T.lat);
+    T.cl = calloc(T.clients, sizeof(*T.cl));
+    if (!T.cl)
+        return LOAD_EXIT_USAGE;
+    double cpu0 = cpu_seconds();
+    T.t0 = ev_refresh();
+    T.last_tick = T.t0;
+    T.deadline = T.duration_s > 0 ? T.t0 + (uint64_t)(T.duration_s * 1e9) : UINT64_MAX;
+    T.tick.fn = t_tick;
+    if (load_progress_on())
+        ev_timer_arm(&T.tick, 500 * EV_MS);
+    T.active = T.clients;
+    for (unsigned i = 0; i < T.clients; i++) {
+        T.cl[i].id = i;
+        if (T.transfers && T.started >= T.transfers) {
+            T.active--;
+            continue;
+        }
+        t_start(&T.cl[i]);
+    }
+    while (T.active && !g_stop) {
+        uint64_t now = ev_now();
+        if (now >= T.deadline) {
+            T.stopping = true;
+            for (unsigned i = 0; i < T.clients; i++) /* in flight at the deadline: not counted */
+                if (T.cl[i].x) {
+                    tftpc_abort(T.cl[i].x);
+                    T.cl[i].x = NULL;
+                    T.active--;
+                }
+            break;
+        }
+        uint64_t wait = T.deadline - now;
+        ev_run_once(wait < 200 * EV_MS ? wait : 200 * EV_MS);
+    }
+    uint64_t end = ev_refresh();
+    double cpu = cpu_seconds() - cpu0;
+    load_progress_clear();
+    for (unsigned i = 0; i < T.clients; i++)
+        if (T.cl[i].x)
+            tftpc_abort(T.cl[i].x);
+    while (tftpc_live() && ev_run_once(20 * EV_MS) == EV_OK) /* dallies */
+        ;
+    double secs = (double)((T.duration_s > 0 && T.deadline < end ? T.deadline : end) - T.t0) / 1e9;
+    char srv[16];
+    printf("tftp: %u client%s, %s:%u, blksize %u, windowsize %u%s (negotiated %u/%u), %u file%s\n", T.clients,
+           T.clients == 1 ? "" : "s", load_ip_str(server, srv), port, T.blksize, T.window, T.tsize ? ", tsize" : "",
+           T.neg_blksize, T.neg_window, T.nfiles, T.nfiles == 1 ? "" : "s");
+    printf("transfers    %llu ok, %llu failed in %.2f s\n", (unsigned long long)T.ok, (unsigned long long)T.fail.total,
+           secs);
+    printf("throughput   %.1f transfers/s, %.1f MB/s\n", secs > 0 ? (double)T.ok / secs : 0,
+           stats_mbps(T.bytes_ok, (uint64_t)(secs * 1e9)));
+    print_hist("time", &T.lat);
+    printf("recovery     %llu retransmissions, %llu timeouts, %llu duplicate blocks, %llu gaps, %llu strays\n",
+           (unsigned long long)T.retransmits, (unsigned long long)T.timeouts, (unsigned long long)T.dups,
+           (unsigned long long)T.gaps, (unsigned long long)T.strays);
+    printf("client cpu   %.2f s (%.2f s per GB)\n", cpu, T.bytes_ok ? cpu / ((double)T.bytes_ok / 1e9) : 0);
+    if (T.fail.total) {
+        printf("failures:\n");
+        failures_print(&T.fail, tftp_kind_name);
+    }
+    bool files_ok = true;
+    if (T.json) {
+        FILE *j = fopen(T.json, "w");
+        if (!j) {
+            fprintf(stderr, "bootstorm-load tftp: --json %s: %s\n", T.json, strerror(errno));
+            files_ok = false;
+        } else {
+            fprintf(j, "{\"mode\":\"tftp\",\"clients\":%u,\"blksize\":%u,\"windowsize\":%u,\"negotiated_blksize\":%u,"
+                       "\"negotiated_windowsize\":%u,\"seconds\":%.3f,\"ok\":%llu,\"failed\":%llu,"
+                       "\"transfers_per_s\":%.2f,\"mb_per_s\":%.2f,\"bytes\":%llu,\"retransmits\":%llu,"
+                       "\"timeouts\":%llu,\"dup_blocks\":%llu,\"gaps\":%llu,\"strays\":%llu,\"client_cpu_s\":%.3f,",
+                    T.clients, T.blksize, T.window, T.neg_blksize, T.neg_window, secs, (unsigned long long)T.ok,
+                    (unsigned long long)T.fail.total, secs > 0 ? (double)T.ok / secs : 0,
+                    stats_mbps(T.bytes_ok, (uint64_t)(secs * 1e9)), (unsigned long long)T.bytes_ok,
+                    (unsigned long long)T.retransmits, (unsigned long long)T.timeouts, (unsigned long long)T.dups,
+                    (unsigned long long)T.gaps, (unsigned long long)T.strays, cpu);
+            json_hist(j, "time", &T.lat);
+            fputc(',', j);
+            failures_json(j, &T.fail, tftp_kind_name);
+            fprintf(j, "}\n");
+            files_ok = fclose(j) == 0;
+        }
+    }
+    free(T.cl);
+    free(T.refs);
+    free(T.files);
+    verify_refs_free();
+    ev_fini();
+    return T.fail.total == 0 && !g_stop && T.ok > 0 && files_ok ? LOAD_EXIT_OK : LOAD_EXIT_FAILED;
+}
+
+/* ======================================================================== */
+/* dhcp                                                                      */
+/* ======================================================================== */
+
+void dhcp_mode_usage(FILE *f)
+{
+    fprintf(f,
+            "bootstorm-load dhcp [options]: DORA benchmark as a relay agent (no broadcast needed)\n"
+            "  --server ADDR           [127.0.0.1]\n"
+            "  --port PORT             the server's DHCP port [67]\n"
+            "  --giaddr ADDR           relay address in every request; replies come to it [127.77.0.1]\n"
+            "  --relay-port PORT       port bound on --giaddr [67]\n"
+            "  --rate R                new DORA exchanges started per second; 0: closed loop [1000]\n"
+            "  --outstanding N         closed loop: exchanges kept in flight [256]\n"
+            "  --duration S            [10]\n"
+            "  --clients N             distinct MACs, reused round-robin; 0: a new MAC every time [0]\n"
+            "  --mac-base MAC          first MAC [52:54:01:00:00:00]\n"
+            "  --timeout MS            an exchange not ACKed in this long counts as dropped [1000]\n"
+            "  --release BOOL          send RELEASE after the ACK (keeps a small pool from running out) [no]\n"
+            "  --arch bios|efi64       option 93 sent [bios]\n"
+            "  --json FILE             results as JSON\n"
+            "  --progress BOOL         live progress line [yes on a terminal]\n"
+            "  No retransmissions: a lost packet is a dropped exchange, as perfdhcp counts it.\n");
+}
+
+enum { DX_FREE, DX_DISCOVER, DX_REQUEST };
+struct dxchg {
+    struct ev_timer timer;
+    uint8_t state;
+    uint16_t gen;
+    uint8_t mac[6];
+    uint32_t offered, server_id, xid;
+    uint64_t t_start, t_offer;
+    uint32_t next_free;
+};
+
+static struct {
+    struct dhcpc_relay relay;
+    struct dxchg *x;
+    uint32_t nslots, free_head, inflight;
+    double rate, duration_s;
+    uint32_t outstanding, timeout_ms;
+    uint64_t clients, mac_next;
+    uint8_t mac_base[6];
+    bool release;
+    uint16_t arch;
+    const char *json;
+    uint64_t t0, deadline;
+    uint64_t started, acked, dropped_offer, dropped_ack, naks, no_slot, late;
+    struct stats_hist dora, offer;
+    struct ev_timer pace, tick;
+    uint64_t last_acked, last_tick;
+    bool sending;
+} D;
+
+#define DX_SLOT_BITS 20
+
+static void dx_free(uint32_t i)
+{
+    struct dxchg *x = &D.x[i];
+    ev_timer_cancel(&x->timer);
+    x->state = DX_FREE;
+    x->gen++;
+    x->next_free = D.free_head;
+    D.free_head = i;
+    D.inflight--;
+}
+
+static void dx_send(struct dxchg *x, uint8_t type)
+{
+    struct dhcpc_identity id = {.arch = D.arch, .role = DHCPC_FIRMWARE};
+    memcpy(id.mac, x->mac, 6);
+    memcpy(id.uuid, (uint8_t[]){0x44, 0x48, 0x43, 0x50, 0, 0, 0x40, 0, 0x80, 0}, 10);
+    memcpy(id.uuid + 10, x->mac, 6);
+    uint8_t buf[600];
+    size_t len;
+    if (dhcpc_build(buf, sizeof(buf), type, x->xid, &id, D.relay.giaddr, type == DHCP_DISCOVER ? 0 : x->offered,
+                    type == DHCP_DISCOVER ? 0 : x->server_id, 0, &len) == DHCP_OK)
+        dhcpc_relay_send(&D.relay, buf, len);
+}
+
+static void dx_start(void);
+
+static void dx_timeout(struct ev_timer *t)
+{
+    struct dxchg *x = t->owner;
+    if (x->state == DX_DISCOVER)
+        D.dropped_offer++;
+    else
+        D.dropped_ack++;
+    dx_free((uint32_t)(x - D.x));
+    if (D.rate <= 0 && D.sending)
+        dx_start();
+}
+
+static void dx_start(void)
+{
+    if (D.free_head == UINT32_MAX) {
+        D.no_slot++;
+        return;
+    }
+    uint32_t i = D.free_head;
+    struct dxchg *x = &D.x[i];
+    D.free_head = x->next_free;
+    D.inflight++;
+    uint64_t n = D.clients ? D.mac_next++ % D.clients : D.mac_next++;
+    load_mac_add(D.mac_base, n, x->mac);
+    x->state = DX_DISCOVER;
+    x->xid = (uint32_t)(x->gen & 0xfff) << DX_SLOT_BITS | i;
+    x->t_start = ev_refresh();
+    x->timer.fn = dx_timeout;
+    x->timer.owner = x;
+    D.started++;
+    dx_send(x, DHCP_DISCOVER);
+    ev_timer_arm(&x->timer, (uint64_t)D.timeout_ms * EV_MS);
+}
+
+static void dx_reply(void *arg, const struct dhcp_msg *m)
+{
+    uint32_t i = m->xid & ((1u << DX_SLOT_BITS) - 1);
+    if (i >= D.nslots) {
+        D.late++;
+        return;
+    }
+    struct dxchg *x = &D.x[i];
+    if (x->state == DX_FREE || x->xid != m->xid || m->hlen != 6 || memcmp(m->chaddr, x->mac, 6)) {
+        D.late++; /* answered after we gave up on it, or not ours */
+        return;
+    }
+    if (m->msg_type == DHCP_OFFER && x->state == DX_DISCOVER) {
+        x->offered = m->yiaddr;
+        if (!dhcp_get_server_id(m, &x->server_id))
+            x->server_id = 0;
+        x->t_offer = ev_now();
+        stats_hist_add(&D.offer, x->t_offer - x->t_start);
+        x->state = DX_REQUEST;
+        dx_send(x, DHCP_REQUEST);
+        return;
+    }
+    if (x->state != DX_REQUEST)
+        return;
+    if (m->msg_type == DHCP_ACK) {
+        D.acked++;
+        stats_hist_add(&D.dora, ev_now() - x->t_start);
+        if (D.release) {
+            x->state = DX_REQUEST;
+            uint8_t buf[600];
+            size_t len;
+            struct dhcpc_identity id = {.arch = D.arch, .role = DHCPC_FIRMWARE};
+            memcpy(id.mac, x->mac, 6);
+            if (dhcpc_build(buf, sizeof(buf), DHCP_RELEASE, x->xid ^ 0x80000000u, &id, D.relay.giaddr, 0,
+                            x->server_id, 0, &len) == DHCP_OK) {
+                /* RFC 2131 §4.4.6: ciaddr carries the address given back */
+                memcpy(buf + 12, &x->offered, 4);
+                dhcpc_relay_send(&D.relay, buf, len);
+            }
+        }
+    } else if (m->msg_type == DHCP_NAK) {
+        D.naks++;
+    } else {
+        return;
+    }
+    dx_free(i);
+    if (D.rate <= 0 && D.sending)
+        dx_start();
+}
+
+/* Open loop: start what the rate owes since t0, every millisecond. */
+static void dx_pace(struct ev_timer *t)
+{
+    uint64_t now = ev_now();
+    bool last = now >= D.deadline; /* then exactly rate x duration in all */
+    uint64_t owed = (uint64_t)(D.rate * (double)((last ? D.deadline : now) - D.t0) / 1e9 + 1e-9);
+    while (D.started + D.no_slot < owed)
+        dx_start();
+    if (last) {
+        D.sending = false;
+        return;
+    }
+    ev_timer_arm_at(&D.pace, now + EV_MS < D.deadline ? now + EV_MS : D.deadline);
+}
+
+static void dx_tick(struct ev_timer *t)
+{
+    uint64_t now = ev_now();
+    double dt = (double)(now - D.last_tick) / 1e9;
+    if (dt > 0)
+        load_progress("%6.1fs  %.0f DORA/s  in flight %u  acked %llu  dropped %llu  nak %llu",
+                      (double)(now - D.t0) / 1e9, (double)(D.acked - D.last_acked) / dt, D.inflight,
+                      (unsigned long long)D.acked, (unsigned long long)(D.dropped_offer + D.dropped_ack),
+                      (unsigned long long)D.naks);
+    D.last_acked = D.acked;
+    D.last_tick = now;
+    ev_timer_arm(&D.tick, 500 * EV_MS);
+}
+
+int dhcp_mode_main(int argc, char **argv)
+{
+    enum { O_SERVER = 256, O_PORT, O_GIADDR, O_RELAYPORT, O_RATE, O_OUT, O_DUR, O_CLIENTS, O_MACBASE, O_TO,
+           O_RELEASE, O_ARCH, O_JSON, O_PROGRESS };
+    static const struct option lo[] = {
+        {"server", 1, 0, O_SERVER},    {"port", 1, 0, O_PORT},          {"giaddr", 1, 0, O_GIADDR},
+        {"relay-port", 1, 0, O_RELAYPORT}, {"rate", 1, 0, O_RATE},      {"outstanding", 1, 0, O_OUT},
+        {"duration", 1, 0, O_DUR},     {"clients", 1, 0, O_CLIENTS},    {"mac-base", 1, 0, O_MACBASE},
+        {"timeout", 1, 0, O_TO},       {"release", 1, 0, O_RELEASE},    {"arch", 1, 0, O_ARCH},
+        {"json", 1, 0, O_JSON},        {"progress", 1, 0, O_PROGRESS},  {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    memset(&D, 0, sizeof(D));
+    uint32_t server, giaddr;
+    load_parse_ip("127.0.0.1", &server);
+    load_parse_ip("127.77.0.1", &giaddr);
+    unsigned port = 67, rport = 67;
+    D.rate = 1000;
+    D.outstanding = 256;
+    D.duration_s = 10;
+    D.timeout_ms = 1000;
+    memcpy(D.mac_base, (uint8_t[]){0x52, 0x54, 0x01, 0, 0, 0}, 6);
+    int progress = -1;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        const char *a = optarg;
+        uint64_t v;
+        bool b;
+#define NUM(lo_, hi_, dst)                                                                                      \
+    do {                                                                                                        \
+        if (!load_parse_u64(a, lo_, hi_, &v))                                                                   \
+            return load_usage_error("dhcp", "--%s %s: want %llu-%llu", optname(lo, o), a,                       \
+                                    (unsigned long long)(lo_), (unsigned long long)(hi_));                       \
+        dst = v;                                                                                                \
+    } while (0)
+        switch (o) {
+        case O_SERVER:
+            if (!load_parse_ip(a, &server))
+                return load_usage_error("dhcp", "--server %s: not an IPv4 address", a);
+            break;
+        case O_PORT: NUM(1, 65535, port); break;
+        case O_GIADDR:
+            if (!load_parse_ip(a, &giaddr))
+                return load_usage_error("dhcp", "--giaddr %s: not an IPv4 address", a);
+            break;
+        case O_RELAYPORT: NUM(1, 65535, rport); break;
+        case O_RATE: NUM(0, 10000000, D.rate); break;
+        case O_OUT: NUM(1, 1u << DX_SLOT_BITS, D.outstanding); break;
+        case O_DUR:
+            if (!load_parse_seconds(a, &D.duration_s) || D.duration_s <= 0)
+                return load_usage_error("dhcp", "--duration %s: want seconds > 0", a);
+            break;
+        case O_CLIENTS: NUM(0, 1ull << 40, D.clients); break;
+        case O_MACBASE:
+            if (!load_parse_mac(a, D.mac_base))
+                return load_usage_error("dhcp", "--mac-base %s: want aa:bb:cc:dd:ee:ff", a);
+            break;
+        case O_TO: NUM(10, 60000, D.timeout_ms); break;
+        case O_RELEASE:
+            if (!load_parse_bool(a, &b))
+                return load_usage_error("dhcp", "--release %s: yes or no", a);
+            D.release = b;
+            break;
+        case O_ARCH:
+            if (!strcmp(a, "bios"))
+                D.arch = 0;
+            else if (!strcmp(a, "efi64"))
+                D.arch = 7;
+            else
+                return load_usage_error("dhcp", "--arch %s: bios or efi64", a);
+            break;
+        case O_JSON: D.json = a; break;
+        case O_PROGRESS:
+            if (!load_parse_bool(a, &b))
+                return load_usage_error("dhcp", "--progress %s: yes or no", a);
+            progress = b;
+            break;
+        case 'h': dhcp_mode_usage(stdout); return LOAD_EXIT_OK;
+        default: return load_usage_error("dhcp", "unknown option");
+        }
+#undef NUM
+    }
+    if (optind < argc)
+        return load_usage_error("dhcp", "unexpected argument '%s'", argv[optind]);
+    /* slots: what can be in flight within one timeout, with room to spare */
+    uint64_t slots = D.rate > 0 ? (uint64_t)(D.rate * D.timeout_ms / 1000.0 * 2) + 64 : D.outstanding;
+    if (slots > (1u << DX_SLOT_BITS))
+        slots = 1u << DX_SLOT_BITS;
+    D.nslots = (uint32_t)slots;
+    D.x = calloc(D.nslots, sizeof(*D.x));
+    if (!D.x)
+        return LOAD_EXIT_USAGE;
+    D.free_head = UINT32_MAX;
+    for (uint32_t i = D.nslots; i-- > 0;) {
+        D.x[i].next_free = D.free_head;
+        D.free_head = i;
+    }
+    D.inflight = 0;
+    if (ev_init() != EV_OK) {
+        fprintf(stderr, "bootstorm-load dhcp: epoll: %s\n", strerror(errno));
+        return LOAD_EXIT_USAGE;
+    }
+    install_signals();
+    load_progress_init(progress);
+    stats_hist_init(&D.dora);
+    stats_hist_init(&D.offer);
+    char why[256];
+    struct sockaddr_in srv = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = server};
+    if (dhcpc_relay_open(&D.relay, giaddr, (uint16_t)rport, &srv, dx_reply, NULL, why, sizeof(why)) != 0) {
+        fprintf(stderr, "bootstorm-load dhcp: %s\n", why);
+        free(D.x);
+        ev_fini();
+        return LOAD_EXIT_USAGE;
+    }
+    double cpu0 = cpu_seconds();
+    D.t0 = ev_refresh();
+    D.last_tick = D.t0;
+    D.deadline = D.t0 + (uint64_t)(D.duration_s * 1e9);
+    D.sending = true;
+    D.pace.fn = dx_pace;
+    D.tick.fn = dx_tick;
+    if (load_progress_on())
+        ev_timer_arm(&D.tick, 500 * EV_MS);
+    if (D.rate > 0)
+        ev_timer_arm(&D.pace, 0);
+    else
+        for (uint32_t i = 0; i < D.outstanding; i++)
+            dx_start();
+    while (!g_stop) {
+        uint64_t now = ev_now();
+        if (now >= D.deadline && D.rate <= 0)
+            D.sending = false;
+        if (!D.sending && !D.inflight)
+            break;
+        ev_run_once(100 * EV_MS);
+    }
+    double cpu = cpu_seconds() - cpu0;
+    load_progress_clear();
+    uint64_t dropped = D.dropped_offer + D.dropped_ack;
+    double secs = D.duration_s;
+    char s[16], g[16];
+    printf("dhcp: %s:%u via relay %s, %s, %.1f s, %s\n", load_ip_str(server, s), port, load_ip_str(giaddr, g),
+           D.rate > 0 ? "open loop" : "closed loop", secs, D.clients ? "MACs reused" : "every client new");
+    if (D.rate > 0)
+        printf("offered      %.0f DORA/s\n", D.rate);
+    else
+        printf("outstanding  %u\n", D.outstanding);
+    printf("completed    %llu of %llu started: %.1f DORA/s\n", (unsigned long long)D.acked,
+           (unsigned long long)D.started, (double)D.acked / secs);
+    printf("dropped      %llu (%.3f%%): %llu without OFFER, %llu without ACK; %llu NAK; %llu late replies\n",
+           (unsigned long long)dropped, D.started ? 100.0 * (double)dropped / (double)D.started : 0,
+           (unsigned long long)D.dropped_offer, (unsigned long long)D.dropped_ack, (unsigned long long)D.naks,
+           (unsigned long long)D.late);
+    if (D.no_slot)
+        printf("not started  %llu (no free slot: the server is far behind)\n", (unsigned long long)D.no_slot);
+    print_hist("DORA", &D.dora);
+    print_hist("DISCOVER→OFFER", &D.offer);
+    printf("client cpu   %.2f s (%.1f us per DORA); packets sent %llu, received %llu, malformed %llu\n", cpu,
+           D.acked ? cpu * 1e6 / (double)D.acked : 0, (unsigned long long)D.relay.sent,
+           (unsigned long long)D.relay.received, (unsigned long long)D.relay.malformed);
+    bool files_ok = true;
+    if (D.json) {
+        FILE *j = fopen(D.json, "w");
+        if (!j) {
+            fprintf(stderr, "bootstorm-load dhcp: --json %s: %s\n", D.json, strerror(errno));
+            files_ok = false;
+        } else {
+            fprintf(j, "{\"mode\":\"dhcp\",\"rate\":%.0f,\"outstanding\":%u,\"seconds\":%.3f,\"started\":%llu,"
+                       "\"acked\":%llu,\"dora_per_s\":%.1f,\"dropped\":%llu,\"dropped_pct\":%.4f,\"dropped_offer\":%llu,"
+                       "\"dropped_ack\":%llu,\"naks\":%llu,\"late\":%llu,\"no_slot\":%llu,\"client_cpu_s\":%.3f,",
+                    D.rate, D.outstanding, secs, (unsigned long long)D.started, (unsigned long long)D.acked,
+                    (double)D.acked / secs, (unsigned long long)dropped,
+                    D.started ? 100.0 * (double)dropped / (double)D.started : 0, (unsigned long long)D.dropped_offer,
+                    (unsigned long long)D.dropped_ack, (unsigned long long)D.naks, (unsigned long long)D.late,
+                    (unsigned long long)D.no_slot, cpu);
+            json_hist(j, "dora", &D.dora);
+            fputc(',', j);
+            json_hist(j, "offer", &D.offer);
+            fprintf(j, "}\n");
+            files_ok = fclose(j) == 0;
+        }
+    }
+    dhcpc_relay_close(&D.relay);
+    free(D.x);
+    ev_fini();
+    return dropped == 0 && D.naks == 0 && D.no_slot == 0 && D.acked > 0 && !g_stop && files_ok ? LOAD_EXIT_OK
+                                                                                               : LOAD_EXIT_FAILED;
+}
