@@ -15,6 +15,7 @@
 #include "engine/tracker.h"      /* tracking */
 #include "engine/web.h"          /* tracking */
 #include "io/loop.h"
+#include "io/sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -223,6 +224,15 @@ int server_run(const struct options *o)
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = o->threads ? o->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
+    { /* every worker binds with SO_REUSEPORT: refuse a port another server holds */
+        char perr[256];
+        if (sock_probe_port(htonl(o->listen), o->http_port, SOCK_STREAM, perr, sizeof(perr)) < 0 ||
+            (options_tftp_enabled(o) &&
+             sock_probe_port(htonl(o->listen), o->tftp_port, SOCK_DGRAM, perr, sizeof(perr)) < 0)) {
+            fprintf(stderr, "bootstorm: %s\n", perr);
+            return 1;
+        }
+    }
     /* tracking (issue 6): per-host progress, the API, /metrics and the
      * dashboard.  The tracker uses the DHCP inventory, else loads --hosts. */
     struct inventory_holder *track_inv = NULL;

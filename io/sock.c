@@ -111,6 +111,28 @@ int sock_udp_bind_range(uint32_t addr, uint16_t lo, uint16_t hi, uint16_t *hint,
     return -EADDRINUSE;
 }
 
+int sock_probe_port(uint32_t addr, uint16_t port, int type, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(-1, "socket", addr, port, err, errlen);
+    int one = 1;
+    if (type == SOCK_STREAM) /* TIME_WAIT leftovers of an earlier run are no conflict */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        fail(fd, type == SOCK_STREAM ? "tcp port" : "udp port", addr, port, err, errlen);
+        if (e == EADDRINUSE) {
+            size_t l = strlen(err);
+            snprintf(err + l, errlen > l ? errlen - l : 0, " (another server already uses it)");
+        }
+        return -e;
+    }
+    close(fd);
+    return 0;
+}
+
 int sock_local_port(int fd)
 {
     struct sockaddr_in sa;

@@ -29,6 +29,11 @@ int sock_udp_bind(uint32_t addr, uint16_t port, const struct sock_udp_opts *o, c
 int sock_udp_bind_range(uint32_t addr, uint16_t lo, uint16_t hi, uint16_t *hint, const struct sock_udp_opts *o,
                         char *err, size_t errlen);
 /* The bound port of a socket, or -errno. */
+/* 0 when nobody holds addr:port for this socket type (SOCK_STREAM/SOCK_DGRAM),
+ * else -errno with one line in err.  The listeners use SO_REUSEPORT (one per
+ * worker), which would let a second server started by mistake silently share
+ * the port; probing with a plain bind first refuses that at start-up. */
+int sock_probe_port(uint32_t addr, uint16_t port, int type, char *err, size_t errlen);
 int sock_local_port(int fd);
 /* TCP_NODELAY on; 0 or -errno. */
 int sock_set_nodelay(int fd);

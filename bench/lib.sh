@@ -1,0 +1,51 @@
+# bench/lib.sh — shared by the side-by-side benchmarks (sourced).
+# Server pinned to core 0, load client to core 1 (BENCH_SERVER_CPU, BENCH_CLIENT_CPU);
+# server CPU time read from /proc (utime+stime of the server and its children).
+set -u
+: "${BOOTSTORM:?set BOOTSTORM}" "${LOADGEN:?set LOADGEN}"
+SCPU=${BENCH_SERVER_CPU:-0}
+CCPU=${BENCH_CLIENT_CPU:-1}
+SECS=${BENCH_SECONDS:-8}
+BW=$(mktemp -d /tmp/bootstorm-bench.XXXXXX)
+PIDS=()
+bench_cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.3
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; pkill -KILL -P "$p" 2>/dev/null; done
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$BW"
+}
+trap bench_cleanup EXIT INT TERM
+CLK=$(getconf CLK_TCK)
+
+# cpu_ticks PID: utime+stime of PID and its direct children (nginx workers)
+cpu_ticks() {
+  local t=0 p
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+    [ -r /proc/$p/stat ] || continue
+    t=$((t + $(awk '{print $14+$15+$16+$17}' /proc/$p/stat)))
+  done
+  echo "$t"
+}
+rss_kib() {
+  local t=0 p
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+    [ -r /proc/$p/status ] && t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status)))
+  done
+  echo "$t"
+}
+# wait_tcp PORT: until something listens (5 s)
+wait_tcp() {
+  local i
+  for i in $(seq 1 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on $1" >&2; return 1
+}
+stop_pid() { kill -TERM "$1" 2>/dev/null; sleep 0.3; kill -KILL "$1" 2>/dev/null; pkill -KILL -P "$1" 2>/dev/null; wait "$1" 2>/dev/null; true; }
+# ratio A B: A/B with two decimals ("-" when B is 0 or missing)
+ratio() { python3 -c "import sys
+a,b=sys.argv[1],sys.argv[2]
+try: print('%.2f' % (float(a)/float(b)))
+except Exception: print('-')" "$1" "$2"; }
