@@ -6,7 +6,7 @@ set -u
 SCPU=${BENCH_SERVER_CPU:-0}
 CCPU=${BENCH_CLIENT_CPU:-1}
 SECS=${BENCH_SECONDS:-8}
-BW=$(mktemp -d /tmp/bootstorm-bench.XXXXXX)
+BW=$(mktemp -d /tmp/bootstorm-bench.XXXXXX); chmod 755 "$BW"
 PIDS=()
 bench_cleanup() {
   local p

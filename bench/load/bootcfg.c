@@ -43,6 +43,7 @@ unsigned bootcfg_lookup_names(enum bootcfg_flavor f, const char *dir, const uint
 
 struct entry {
     char label[64];
+    char id[64]; /* GRUB --id */
     char kernel[BOOTCFG_PATH_MAX];
     char initrd[BOOTCFG_PATH_MAX];
     char append[APPEND_MAX];
@@ -266,6 +267,21 @@ int bootcfg_parse_grub(const char *text, size_t len, struct bootcfg *out)
                     if (qe)
                         copy_trim(q + 1, (size_t)(qe - q - 1), cur->label, sizeof(cur->label));
                 }
+                /* "--id NAME" (or --id=NAME): what "set default=NAME" may refer to */
+                char line[512];
+                copy_trim(rest, rl, line, sizeof(line));
+                const char *id = strstr(line, "--id");
+                if (id) {
+                    id += 4;
+                    while (*id == ' ' || *id == '=' || *id == '\'' || *id == '"')
+                        id++;
+                    size_t k = 0;
+                    while (id[k] && !strchr(" \t'\"{", id[k]) && k + 1 < sizeof(cur->id)) {
+                        cur->id[k] = id[k];
+                        k++;
+                    }
+                    cur->id[k] = 0;
+                }
             }
             if (ll && ln[ll - 1] == '{')
                 depth++;
@@ -297,7 +313,7 @@ int bootcfg_parse_grub(const char *text, size_t len, struct bootcfg *out)
         if (!*e && k < ne)
             pick = &ents[k];
         for (unsigned j = 0; j < ne && !pick; j++)
-            if (!strcmp(ents[j].label, deflt))
+            if (!strcmp(ents[j].label, deflt) || (ents[j].id[0] && !strcmp(ents[j].id, deflt)))
                 pick = &ents[j];
     }
     if (!pick && ne)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -90,7 +91,8 @@ void ev_fini(void)
 {
     if (E.uring) {
         io_uring_queue_exit(&E.ring);
-        free(E.bufs);
+        munmap(E.bufs, (size_t)E.nbufs * E.buf_size);
+        free(E.br);
         E.uring = false;
     }
     while (E.free_slots) {
@@ -226,7 +228,7 @@ static struct io_uring_sqe *get_sqe(void)
 
 int ev_uring_init(size_t payload_max, char *why, size_t whylen)
 {
-    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL, .cq_entries = 65536};
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN, .cq_entries = 65536};
     int rc = io_uring_queue_init_params(4096, &E.ring, &p);
     if (rc < 0) {
         errno = -rc;
@@ -236,18 +238,34 @@ int ev_uring_init(size_t payload_max, char *why, size_t whylen)
     /* each buffer: the recvmsg header, the source address, the datagram */
     size_t need = sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_in) + payload_max;
     E.buf_size = (unsigned)((need + 63) & ~(size_t)63);
-    E.nbufs = 8192;
-    E.bufs = malloc((size_t)E.nbufs * E.buf_size);
-    int err = 0;
-    E.br = E.bufs ? io_uring_setup_buf_ring(&E.ring, E.nbufs, 0, 0, &err) : NULL;
-    if (!E.br) {
-        io_uring_queue_exit(&E.ring);
-        free(E.bufs);
+    /* Populated now: a buffer the kernel first writes into would cost a page
+     * fault in the middle of a transfer (thousands of them on a fresh ring). */
+    E.nbufs = 4096;
+    E.bufs = mmap(NULL, (size_t)E.nbufs * E.buf_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                  -1, 0);
+    if (E.bufs == MAP_FAILED)
         E.bufs = NULL;
-        errno = err ? -err : ENOMEM;
-        snprintf(why, whylen, "provided buffer ring: %s", strerror(errno));
+    /* the ring of buffer descriptors: page-aligned memory registered as group 0 */
+    int err = ENOMEM;
+    size_t rl = (size_t)E.nbufs * sizeof(struct io_uring_buf);
+    E.br = NULL;
+    if (E.bufs && posix_memalign((void **)&E.br, 4096, rl) == 0) {
+        memset(E.br, 0, rl);
+        struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)E.br, .ring_entries = E.nbufs, .bgid = 0};
+        err = -io_uring_register_buf_ring(&E.ring, &reg, 0);
+    }
+    if (err) {
+        io_uring_queue_exit(&E.ring);
+        free(E.br);
+        if (E.bufs)
+            munmap(E.bufs, (size_t)E.nbufs * E.buf_size);
+        E.br = NULL;
+        E.bufs = NULL;
+        errno = err;
+        snprintf(why, whylen, "provided buffer ring: %s", strerror(err));
         return EV_ESYS;
     }
+    io_uring_buf_ring_init(E.br);
     for (unsigned i = 0; i < E.nbufs; i++)
         io_uring_buf_ring_add(E.br, E.bufs + (size_t)i * E.buf_size, E.buf_size, (unsigned short)i,
                               io_uring_buf_ring_mask(E.nbufs), (int)i);
@@ -343,8 +361,6 @@ int ev_dgram_open(struct ev_dgram *d, int fd)
     d->sends = 0;
     d->h.fd = fd;
     if (E.uring) {
-        int one = 1; /* the multishot receive must never block the submitter */
-        (void)one;
         dgram_arm(d);
         return EV_OK;
     }

@@ -2,6 +2,8 @@
  * helpers, the progress line and --write-inventory. */
 #include "bench/load/load.h"
 
+#include "bench/load/ev.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -150,6 +152,52 @@ int load_usage_error(const char *mode, const char *fmt, ...)
     return LOAD_EXIT_USAGE;
 }
 
+void load_join_verify(int *argc, char **argv)
+{
+    static char joined[4][32];
+    int k = 0;
+    for (int i = 1; i + 1 < *argc && k < 4; i++) {
+        const char *n = argv[i + 1];
+        if (strcmp(argv[i], "--verify") || (strcmp(n, "crc32c") && strcmp(n, "crc") && strcmp(n, "sha256") &&
+                                            strcmp(n, "none")))
+            continue;
+        snprintf(joined[k], sizeof(joined[k]), "--verify=%s", n);
+        argv[i] = joined[k++];
+        for (int j = i + 1; j + 1 <= *argc; j++)
+            argv[j] = argv[j + 1];
+        (*argc)--;
+    }
+}
+
+/* ---- datagram I/O backend ---- */
+
+bool load_parse_io(const char *s, enum load_io *out)
+{
+    if (!strcmp(s, "auto"))
+        *out = LOAD_IO_AUTO;
+    else if (!strcmp(s, "uring"))
+        *out = LOAD_IO_URING;
+    else if (!strcmp(s, "epoll"))
+        *out = LOAD_IO_EPOLL;
+    else
+        return false;
+    return true;
+}
+
+bool load_io_setup(const char *mode, enum load_io io, size_t payload_max)
+{
+    if (io == LOAD_IO_EPOLL)
+        return true;
+    char why[200];
+    if (ev_uring_init(payload_max < 1024 ? 1024 : payload_max, why, sizeof(why)) == EV_OK)
+        return true;
+    fprintf(stderr, "bootstorm-load %s: io_uring unavailable (%s)%s\n", mode, why,
+            io == LOAD_IO_URING ? "" : ": datagrams on epoll");
+    return io != LOAD_IO_URING;
+}
+
+const char *load_io_name(void) { return ev_uring_on() ? "io_uring" : "epoll"; }
+
 /* ---- progress line ---- */
 
 static bool g_progress;
@@ -289,7 +337,8 @@ static void usage(FILE *f)
             "       bootstorm-load --write-inventory FILE [options]\n"
             "       bootstorm-load checksum [--verify crc32c|sha256] FILE...\n"
             "\n"
-            "One process, one thread, epoll: no thread or process per machine.  Capacity:\n"
+            "One process, one thread (epoll; io_uring for TFTP datagrams): no thread or process per\n"
+            "machine.  Capacity:\n"
             "  %s.\n"
             "Exit status: 0 everything succeeded, 1 a machine/request/transfer failed, 2 usage.\n"
             "\n",
@@ -312,10 +361,10 @@ static int checksum_main(int argc, char **argv)
 {
     enum verify_kind k = VERIFY_SHA256;
     int i = 1;
-    if (i + 1 < argc && !strcmp(argv[i], "--verify")) {
-        if (!verify_parse_kind(argv[i + 1], &k) || k == VERIFY_NONE)
-            return load_usage_error("checksum", "--verify %s: want crc32c or sha256", argv[i + 1]);
-        i += 2;
+    if (i < argc && !strncmp(argv[i], "--verify=", 9)) { /* main() joined "--verify KIND" */
+        if (!verify_parse_kind(argv[i] + 9, &k) || k == VERIFY_NONE)
+            return load_usage_error("checksum", "--verify %s: want crc32c or sha256", argv[i] + 9);
+        i++;
     }
     if (i >= argc)
         return load_usage_error("checksum", "needs a FILE");
@@ -360,6 +409,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--write-inventory") || !strncmp(argv[i], "--write-inventory=", 18))
             return inventory_main(argc, argv);
+    load_join_verify(&argc, argv);
     if (!strcmp(m, "storm"))
         return storm_main(argc - 1, argv + 1);
     if (!strcmp(m, "http"))

@@ -688,6 +688,8 @@ void tftp_mode_usage(FILE *f)
             "  --sources N             how many source addresses [256]\n"
             "  --tree DIR              local copy of the TFTP root: sizes compared with it\n"
             "  --verify[=KIND]         also checksum against --tree: crc32c, sha256 [crc32c]\n"
+            "  --io auto|uring|epoll   datagram I/O: io_uring batches the per-block receives and sends\n"
+            "                          into one system call per loop turn [auto: io_uring if available]\n"
             "  --json FILE             results as JSON\n"
             "  --progress BOOL         live progress line [yes on a terminal]\n");
 }
@@ -797,7 +799,8 @@ static void t_tick(struct ev_timer *t)
 int tftp_mode_main(int argc, char **argv)
 {
     enum { O_SERVER = 256, O_PORT, O_FILE, O_CLIENTS, O_BLK, O_WIN, O_TSIZE, O_DUR, O_XFERS, O_TO, O_RETRIES,
-           O_DALLY, O_SRCBASE, O_SOURCES, O_TREE, O_VERIFY, O_JSON, O_PROGRESS };
+           O_DALLY, O_SRCBASE, O_SOURCES, O_TREE, O_VERIFY, O_JSON, O_PROGRESS, O_IO };
+    enum load_io io = LOAD_IO_AUTO;
     static const struct option lo[] = {
         {"server", 1, 0, O_SERVER},   {"port", 1, 0, O_PORT},         {"file", 1, 0, O_FILE},
         {"clients", 1, 0, O_CLIENTS}, {"blksize", 1, 0, O_BLK},       {"windowsize", 1, 0, O_WIN},
@@ -805,7 +808,7 @@ int tftp_mode_main(int argc, char **argv)
         {"timeout", 1, 0, O_TO},      {"retries", 1, 0, O_RETRIES},   {"dally", 1, 0, O_DALLY},
         {"source-base", 1, 0, O_SRCBASE}, {"sources", 1, 0, O_SOURCES}, {"tree", 1, 0, O_TREE},
         {"verify", 2, 0, O_VERIFY},   {"json", 1, 0, O_JSON},         {"progress", 1, 0, O_PROGRESS},
-        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        {"io", 1, 0, O_IO},           {"help", 0, 0, 'h'},            {0, 0, 0, 0}};
     memset(&T, 0, sizeof(T));
     uint32_t server;
     load_parse_ip("127.0.0.1", &server);
@@ -883,6 +886,10 @@ int tftp_mode_main(int argc, char **argv)
                 return load_usage_error("tftp", "--progress %s: yes or no", a);
             progress = b;
             break;
+        case O_IO:
+            if (!load_parse_io(a, &io))
+                return load_usage_error("tftp", "--io %s: auto, uring or epoll", a);
+            break;
         case 'h': tftp_mode_usage(stdout); free(T.files); return LOAD_EXIT_OK;
         default: return load_usage_error("tftp", "unknown option");
         }
@@ -913,6 +920,8 @@ int tftp_mode_main(int argc, char **argv)
         fprintf(stderr, "bootstorm-load tftp: epoll: %s\n", strerror(errno));
         return LOAD_EXIT_USAGE;
     }
+    if (!load_io_setup("tftp", io, (T.blksize ? T.blksize : 512) + 4))
+        return LOAD_EXIT_USAGE;
     install_signals();
     load_progress_init(progress);
     stats_hist_init(&T.lat);
@@ -960,9 +969,9 @@ int tftp_mode_main(int argc, char **argv)
         ;
     double secs = (double)((T.duration_s > 0 && T.deadline < end ? T.deadline : end) - T.t0) / 1e9;
     char srv[16];
-    printf("tftp: %u client%s, %s:%u, blksize %u, windowsize %u%s (negotiated %u/%u), %u file%s\n", T.clients,
+    printf("tftp: %u client%s, %s:%u, blksize %u, windowsize %u%s (negotiated %u/%u), %u file%s, %s\n", T.clients,
            T.clients == 1 ? "" : "s", load_ip_str(server, srv), port, T.blksize, T.window, T.tsize ? ", tsize" : "",
-           T.neg_blksize, T.neg_window, T.nfiles, T.nfiles == 1 ? "" : "s");
+           T.neg_blksize, T.neg_window, T.nfiles, T.nfiles == 1 ? "" : "s", load_io_name());
     printf("transfers    %llu ok, %llu failed in %.2f s\n", (unsigned long long)T.ok, (unsigned long long)T.fail.total,
            secs);
     printf("throughput   %.1f transfers/s, %.1f MB/s\n", secs > 0 ? (double)T.ok / secs : 0,

@@ -467,15 +467,21 @@ static bool write_svg(const char *path, const struct report_run *run, const stru
     for (int k = 0; k < REPORT_STAGES; k++) {
         if (!(run->stages & (1u << k)))
             continue;
-        unsigned n = 0;
-        for (unsigned i = 0; i < run->machines; i++)
-            if (ms[i].st[k].state == REPORT_ST_OK || ms[i].st[k].state == REPORT_ST_SKIPPED)
+        unsigned n = 0, skipped = 0;
+        for (unsigned i = 0; i < run->machines; i++) {
+            if (ms[i].st[k].state == REPORT_ST_OK)
                 t[n++] = ms[i].st[k].end_ns - run->t0;
+            skipped += ms[i].st[k].state == REPORT_ST_SKIPPED;
+        }
         qsort(t, n, sizeof(*t), cmp_u64);
         svg_steps(f, t, n, x0, y0, w, h, tmax, ymax, COLORS[k], 1.8, NULL);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
                 x0 + w + 20, ly, x0 + w + 44, ly, COLORS[k]);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%s (%u)</text>\n", x0 + w + 50, ly + 4, NAMES[k], n);
+        if (skipped)
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%s (%u, %u skipped)</text>\n", x0 + w + 50, ly + 4, NAMES[k], n,
+                    skipped);
+        else
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%s (%u)</text>\n", x0 + w + 50, ly + 4, NAMES[k], n);
         ly += 20;
     }
     unsigned nb = 0, nf = 0;

@@ -71,13 +71,17 @@ struct storm_cfg {
     bool have_tree;
     struct report_out out;
     int progress;
+    enum load_io io;
 };
 
 enum mstate { M_WAITING, M_RUNNING, M_BOOTED, M_FAILED };
 enum dstate { DS_IDLE, DS_SELECTING, DS_REQUESTING };
 
 struct machine;
+/* One HTTP connection of a machine and the request it carries. */
 struct mreq {
+    struct httpc_conn *conn;
+    struct httpc_target tgt;
     struct httpc_req r;
     struct machine *m;
     unsigned slot;
@@ -113,16 +117,13 @@ struct machine {
     unsigned tstep, cfg_tried;
     struct bootcfg cfg;
     bool have_cfg;
-    /* HTTP */
-    struct httpc_conn *conn[PAR_MAX];
-    struct httpc_target conn_tgt[PAR_MAX];
-    struct mreq req[PAR_MAX];
+    /* HTTP: rpm_parallel connection slots, allocated while the machine runs */
+    struct mreq *req;
     bool ks_fallback_tried;
     char token[160];
     struct rpmlist *rl;
     bool rl_own;
     unsigned rpm_next, rpm_done, rpm_inflight;
-    bool rpm_failed;
 };
 
 static struct {
@@ -142,7 +143,6 @@ static struct {
     volatile sig_atomic_t interrupted;
     struct report_notes notes;
     double cpu0;
-    uint64_t http_target_default_set;
     struct httpc_target http_default;
 } S;
 
@@ -231,12 +231,12 @@ static void m_release(struct machine *m)
         tftpc_abort(m->tx);
         m->tx = NULL;
     }
-    for (unsigned i = 0; i < PAR_MAX; i++) {
-        if (m->conn[i])
-            httpc_conn_free(m->conn[i]);
-        m->conn[i] = NULL;
+    for (unsigned i = 0; m->req && i < S.c.rpm_parallel; i++) {
+        httpc_conn_free(m->req[i].conn);
         httpc_req_clear(&m->req[i].r);
     }
+    free(m->req);
+    m->req = NULL;
     if (m->rl_own && m->rl) {
         free(m->rl->body);
         free(m->rl->paths);
@@ -731,19 +731,23 @@ static void http_get(struct machine *m, unsigned slot, const struct httpc_target
 {
     struct httpc_target t = *t0;
     t.bind_addr = bind_addr_of(m);
-    if (m->conn[slot] && !same_target(&m->conn_tgt[slot], &t)) {
-        httpc_conn_free(m->conn[slot]);
-        m->conn[slot] = NULL;
+    if (!m->req && !(m->req = calloc(S.c.rpm_parallel, sizeof(*m->req)))) {
+        stage_fail(m, "out of memory");
+        return;
     }
-    if (!m->conn[slot]) {
-        m->conn[slot] = httpc_conn_new(&t);
-        m->conn_tgt[slot] = t;
-        if (!m->conn[slot]) {
+    struct mreq *q = &m->req[slot];
+    if (q->conn && !same_target(&q->tgt, &t)) {
+        httpc_conn_free(q->conn);
+        q->conn = NULL;
+    }
+    if (!q->conn) {
+        q->conn = httpc_conn_new(&t);
+        q->tgt = t;
+        if (!q->conn) {
             stage_fail(m, "out of memory");
             return;
         }
     }
-    struct mreq *q = &m->req[slot];
     httpc_req_clear(&q->r);
     q->m = m;
     q->slot = slot;
@@ -761,7 +765,7 @@ static void http_get(struct machine *m, unsigned slot, const struct httpc_target
     q->r.timeout_ms = S.c.http_timeout_ms;
     q->r.done = http_done;
     q->r.arg = q;
-    httpc_request(m->conn[slot], &q->r);
+    httpc_request(q->conn, &q->r);
 }
 
 static void account_http(struct machine *m, const struct httpc_req *r)
@@ -882,7 +886,6 @@ static void rpm_issue(struct machine *m, unsigned slot)
 static void rpms_begin(struct machine *m)
 {
     m->rpm_next = m->rpm_done = m->rpm_inflight = 0;
-    m->rpm_failed = false;
     m->rl = NULL;
     m->rl_own = false;
     http_get(m, 0, &S.http_default, S.c.rpm_list, "GET", LIST_KEEP, NULL);
@@ -952,7 +955,7 @@ static void http_done(void *arg, struct httpc_req *r)
         }
         m->rpm_inflight--;
         if (r->status != HTTPC_OK) {
-            stage_fail(m, "package %u of %u: %s", m->rpm_next, m->rl->n, r->reason);
+            stage_fail(m, "package (%u of %u done): %s", m->rpm_done, m->rl->n, r->reason);
             return;
         }
         m->rpm_done++;
@@ -1039,8 +1042,8 @@ void storm_usage(FILE *f)
             "  --kernel PATH           when the configuration names none [images/vmlinuz]\n"
             "  --initrd PATH           when the configuration names none [images/initrd.img]\n"
             "  --http-port PORT        [8080]\n"
-            "  --kickstart-url PATH    when the boot entry has no ks=; {mac} {mac-} {macx} {ip}\n"
-            "                          {hostname} {idx} are replaced [/ks/{mac}]\n"
+            "  --kickstart-url PATH    when the boot entry names none (ks=, inst.ks=, url=); {mac}\n"
+            "                          {mac-} {macx} {ip} {hostname} {idx} are replaced [/ks/{mac}]\n"
             "  --kickstart-path PATH   fetched when the kickstart URL answers 404 [none]\n"
             "  --stage2-path PATH      [/images/install.img]\n"
             "  --rpm-list PATH         package list, one path per line [/Packages/LIST]\n"
@@ -1054,7 +1057,8 @@ void storm_usage(FILE *f)
             "                          (SHA-NI when present) [off; --verify alone: crc32c]\n"
             "  --json FILE --csv FILE  summary and per-machine timeline\n"
             "  --svg FILE              machines done per stage over time, as a picture\n"
-            "  --progress BOOL         the live progress line [yes on a terminal]\n");
+            "  --progress BOOL         the live progress line [yes on a terminal]\n"
+            "  --io auto|uring|epoll   TFTP datagram I/O [auto: io_uring if available]\n");
 }
 
 static bool parse_stages(const char *s, unsigned *out)
@@ -1097,7 +1101,7 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
         O_RELAYPORT, O_DHCPTO, O_DHCPRETRIES, O_CLIENTBASE, O_BINDLEASES, O_TFTPSERVER, O_TFTPPORT, O_BLKSIZE,
         O_WINDOW, O_TSIZE, O_TFTPTO, O_TFTPRETRIES, O_TFTPDALLY, O_BOOTFILE, O_EXTRA, O_CONFIG, O_REQCONFIG,
         O_GRUBPREFIX, O_KERNEL, O_INITRD, O_HTTPPORT, O_KSURL, O_KSPATH, O_STAGE2, O_RPMLIST, O_RPMPAR, O_CBURL,
-        O_HTTPTO, O_TREE, O_VERIFY, O_JSON, O_CSV, O_SVG, O_PROGRESS, O_FOLLOW,
+        O_HTTPTO, O_TREE, O_VERIFY, O_JSON, O_CSV, O_SVG, O_PROGRESS, O_FOLLOW, O_IO,
     };
     static const struct option lo[] = {
         {"machines", 1, 0, O_MACHINES},       {"mac-base", 1, 0, O_MACBASE},
@@ -1122,7 +1126,7 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
         {"tree", 1, 0, O_TREE},               {"verify", 2, 0, O_VERIFY},
         {"json", 1, 0, O_JSON},               {"csv", 1, 0, O_CSV},
         {"svg", 1, 0, O_SVG},                 {"progress", 1, 0, O_PROGRESS},
-        {"follow-config-host", 1, 0, O_FOLLOW},
+        {"follow-config-host", 1, 0, O_FOLLOW}, {"io", 1, 0, O_IO},
         {"help", 0, 0, 'h'},                  {0, 0, 0, 0}};
     uint32_t dhcp_server = 0;
     int o;
@@ -1200,6 +1204,10 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
         case O_CONFIG: BOOL(c->config_lookup); break;
         case O_REQCONFIG: BOOL(c->require_config); break;
         case O_FOLLOW: BOOL(c->follow_config_host); break;
+        case O_IO:
+            if (!load_parse_io(a, &c->io))
+                return load_usage_error("storm", "--io %s: auto, uring or epoll", a);
+            break;
         case O_GRUBPREFIX: c->grub_prefix = a; break;
         case O_KERNEL: c->kernel = a; break;
         case O_INITRD: c->initrd = a; break;
@@ -1310,8 +1318,8 @@ static void settings_line(char *out, size_t cap)
         n += (size_t)(c->concurrency ? snprintf(out + n, cap - n, "%u", c->concurrency)
                                      : snprintf(out + n, cap - n, "unlimited"));
     if (n < cap)
-        snprintf(out + n, cap - n, "; verify %s%s", c->have_tree ? verify_kind_name(c->verify) : "sizes",
-                 c->have_tree ? "" : " (no --tree)");
+        snprintf(out + n, cap - n, "; verify %s%s; %s", c->have_tree ? verify_kind_name(c->verify) : "sizes",
+                 c->have_tree ? "" : " (no --tree)", load_io_name());
 }
 
 int storm_main(int argc, char **argv)
@@ -1364,6 +1372,10 @@ int storm_main(int argc, char **argv)
                         "(raise ulimit -n or use --concurrency)\n", (unsigned long long)fds, (unsigned long long)need);
     if (ev_init() != EV_OK) {
         fprintf(stderr, "bootstorm-load storm: epoll: %s\n", strerror(errno));
+        return LOAD_EXIT_USAGE;
+    }
+    if (!load_io_setup("storm", c->io, (c->blksize > 512 ? c->blksize : 512) + 4)) {
+        ev_fini();
         return LOAD_EXIT_USAGE;
     }
     load_progress_init(c->progress);
@@ -1457,6 +1469,9 @@ int storm_main(int argc, char **argv)
         report_storm_text(stdout, &run, rms, &S.notes);
         files_ok = report_storm_files(&c->out, &run, rms, &S.notes);
     }
+    if (ev_dgram_enobufs())
+        fprintf(stderr, "bootstorm-load storm: the io_uring receive buffers ran out %llu times (datagrams may have "
+                        "waited or been dropped by the kernel)\n", (unsigned long long)ev_dgram_enobufs());
     if (S.relay_open) {
         if (S.relay.malformed)
             fprintf(stderr, "bootstorm-load storm: %llu malformed DHCP replies dropped\n",

@@ -15,9 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RX_BATCH 64
-#define RX_POOL (4u << 20) /* shared receive buffers (one thread) */
-#define SMALL_RX 1024      /* before the data phase: OACK/ERROR/first DATA */
 
 enum phase {
     PH_REQUEST, /* RRQ sent, waiting for OACK/DATA/ERROR */
@@ -26,7 +23,7 @@ enum phase {
 };
 
 struct tftpc {
-    struct ev_handler h;
+    struct ev_dgram d; /* the socket: our TID */
     struct ev_timer timer;
     struct tftpc_params p;
     char *file;
@@ -47,13 +44,13 @@ struct tftpc {
     uint64_t reack_gap_ns;  /* at most one such re-ACK per this interval */
     struct verify_ctx vc;
     bool need_bytes;        /* verify or keep: read the payload, not only its length */
+    bool closing;           /* the socket is being closed; freed from its closed() callback */
     struct tftpc_result r;
     size_t kept_cap;
 };
 
 static unsigned g_live;
 static uint64_t g_bytes;
-static uint8_t *g_pool;
 
 unsigned tftpc_live(void) { return g_live; }
 uint64_t tftpc_total_bytes(void) { return g_bytes; }
@@ -74,17 +71,27 @@ const char *tftpc_status_name(enum tftpc_status s)
     return "?";
 }
 
-static void xfer_free(struct tftpc *x)
+/* The socket is closed and nothing is in flight on it: free. */
+static void on_closed(struct ev_dgram *d)
 {
+    struct tftpc *x = (struct tftpc *)d;
     ev_timer_cancel(&x->timer);
-    ev_close(&x->h);
     free(x->r.kept);
     free(x->file);
     free(x);
     g_live--;
 }
 
-static void dally_end(struct ev_timer *t) { xfer_free(t->owner); }
+static void xfer_close(struct tftpc *x)
+{
+    if (x->closing)
+        return;
+    x->closing = true;
+    ev_timer_cancel(&x->timer);
+    ev_dgram_close(&x->d);
+}
+
+static void dally_end(struct ev_timer *t) { xfer_close(t->owner); }
 
 /* Ends the transfer: result to the owner, then dally or free. */
 static void finish(struct tftpc *x, enum tftpc_status st, const char *fmt, ...)
@@ -108,14 +115,14 @@ static void finish(struct tftpc *x, enum tftpc_status st, const char *fmt, ...)
         done(x->arg, &x->r); /* may take r.kept */
     free(x->r.kept);
     x->r.kept = NULL;
-    /* never freed here: a caller up the stack may still look at x; the timer
-     * frees it after the current dispatch (or after the dally) */
+    /* never freed here: callers up the stack still look at x; the socket's
+     * closed() callback frees it at the end of the loop turn */
     x->timer.fn = dally_end;
-    if (st == TFTPC_OK && x->p.dally_ms && x->h.fd >= 0) {
+    if (st == TFTPC_OK && x->p.dally_ms && !x->closing) {
+        x->d.want_payload = false;
         ev_timer_arm(&x->timer, (uint64_t)x->p.dally_ms * EV_MS);
     } else {
-        ev_close(&x->h);
-        ev_timer_arm(&x->timer, 0);
+        xfer_close(x);
     }
 }
 
@@ -123,7 +130,7 @@ static void send_to(struct tftpc *x, const struct sockaddr_in *to, const void *b
 {
     /* A full socket buffer or a transient error is what a lossy network does:
      * the retransmission timer covers it. */
-    (void)sendto(x->h.fd, b, n, 0, (const struct sockaddr *)to, sizeof(*to));
+    ev_dgram_sendto(&x->d, to, b, n);
 }
 
 static void send_ack(struct tftpc *x, uint64_t block)
@@ -317,6 +324,7 @@ static void on_oack(struct tftpc *x, const struct tftp_options *o)
         }
     }
     x->phase = PH_DATA;
+    x->d.want_payload = x->need_bytes; /* from now on only DATA: its length is enough */
     progress(x);
     send_ack(x, 0); /* RFC 2347: ACK 0 accepts the OACK */
 }
@@ -341,7 +349,7 @@ static void on_packet(struct tftpc *x, const struct sockaddr_in *from, const uin
     uint16_t op = (uint16_t)(pkt[0] << 8 | pkt[1]);
     uint16_t block = (uint16_t)(pkt[2] << 8 | pkt[3]);
     if (x->phase == PH_DALLY) {
-        if (op == TFTP_OP_DATA && block == (uint16_t)x->last)
+        if (!x->closing && op == TFTP_OP_DATA && block == (uint16_t)x->last)
             send_to(x, &x->tid, x->pkt, x->pkt_len); /* our final ACK was lost */
         return;
     }
@@ -365,6 +373,7 @@ static void on_packet(struct tftpc *x, const struct sockaddr_in *from, const uin
             x->phase = PH_DATA;
             x->r.blksize = TFTP_BLKSIZE_DEFAULT;
             x->r.windowsize = 1;
+            x->d.want_payload = x->need_bytes;
         }
         on_data(x, block, pkt + 4, len - 4, whole && x->need_bytes);
         return;
@@ -413,108 +422,49 @@ static void on_packet(struct tftpc *x, const struct sockaddr_in *from, const uin
 }
 
 /* ICMP errors (IP_RECVERR): port unreachable means nothing listens. */
-static void on_errqueue(struct tftpc *x)
+static void on_err(struct ev_dgram *d, int err)
 {
-    for (int i = 0; i < 8; i++) {
-        char cbuf[512];
-        uint8_t dummy[64];
-        struct iovec iov = {dummy, sizeof(dummy)};
-        struct sockaddr_in from;
-        struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
-                           .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-        if (recvmsg(x->h.fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
-            return;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level != SOL_IP || c->cmsg_type != IP_RECVERR)
-                continue;
-            struct sock_extended_err ee;
-            memcpy(&ee, CMSG_DATA(c), sizeof(ee));
-            if (ee.ee_errno == ECONNREFUSED && x->phase == PH_REQUEST) {
-                char a[64];
-                inet_ntop(AF_INET, &x->p.server.sin_addr, a, sizeof(a));
-                finish(x, TFTPC_REFUSED, "port unreachable: nothing listens on %s:%u", a,
-                       ntohs(x->p.server.sin_port));
-                return;
-            }
-        }
+    struct tftpc *x = (struct tftpc *)d;
+    if (err == ECONNREFUSED && x->phase == PH_REQUEST) {
+        char a[64];
+        inet_ntop(AF_INET, &x->p.server.sin_addr, a, sizeof(a));
+        finish(x, TFTPC_REFUSED, "port unreachable: nothing listens on %s:%u", a, ntohs(x->p.server.sin_port));
     }
 }
 
-static void on_io(struct ev_handler *h, uint32_t events)
+static void on_dgram(struct ev_dgram *d, const struct sockaddr_in *from, const uint8_t *buf, size_t len,
+                     size_t full_len)
 {
-    struct tftpc *x = (struct tftpc *)h;
-    if (events & EPOLLERR) {
-        on_errqueue(x);
-        if (x->h.fd < 0)
-            return;
-    }
-    if (!(events & EPOLLIN))
+    struct tftpc *x = (struct tftpc *)d;
+    if (x->closing)
         return;
-    struct mmsghdr mm[RX_BATCH];
-    struct iovec iov[RX_BATCH];
-    struct sockaddr_in from[RX_BATCH];
-    /* the header only, unless the bytes are needed or an OACK/ERROR may come */
-    size_t cap = x->phase == PH_DATA ? (x->need_bytes ? x->r.blksize + 4 : 4)
-                                     : (x->need_bytes && x->p.blksize + 4 > SMALL_RX ? x->p.blksize + 4 : SMALL_RX);
-    unsigned n = RX_BATCH;
-    if ((size_t)n * cap > RX_POOL)
-        n = (unsigned)(RX_POOL / cap);
-    for (int round = 0; round < 4; round++) {
-        for (unsigned i = 0; i < n; i++) {
-            iov[i].iov_base = g_pool + i * cap;
-            iov[i].iov_len = cap;
-            mm[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof(from[i]),
-                                            .msg_iov = &iov[i], .msg_iovlen = 1};
-        }
-        int got = recvmmsg(x->h.fd, mm, n, MSG_DONTWAIT | MSG_TRUNC, NULL);
-        if (got <= 0)
-            return;
-        for (int i = 0; i < got; i++) {
-            on_packet(x, &from[i], iov[i].iov_base, mm[i].msg_len, cap);
-            if (x->h.fd < 0)
-                return; /* ended and closed */
-            if (x->phase == PH_DATA && cap < (x->need_bytes ? x->r.blksize + 4 : 4))
-                return; /* the OACK changed the block size: read the rest with new buffers */
-        }
-        if ((unsigned)got < n)
-            return;
-    }
+    on_packet(x, from, buf, full_len, len);
 }
 
 struct tftpc *tftpc_start(const struct tftpc_params *p, tftpc_done_fn done, void *arg, char *why, size_t whylen)
 {
-    if (!g_pool && !(g_pool = malloc(RX_POOL))) {
-        snprintf(why, whylen, "out of memory");
+    struct tftp_options o = {0};
+    if (p->blksize) {
+        o.present |= TFTP_OPT_BLKSIZE;
+        o.blksize = p->blksize;
+    }
+    if (p->tsize)
+        o.present |= TFTP_OPT_TSIZE; /* tsize 0 in a RRQ (RFC 2349) */
+    if (p->windowsize > 1) {
+        o.present |= TFTP_OPT_WINDOWSIZE;
+        o.windowsize = p->windowsize;
+    }
+    uint8_t rrq[600];
+    size_t rrq_len;
+    enum tftp_result rc = tftp_encode_request(rrq, sizeof(rrq), TFTP_OP_RRQ, p->file, TFTP_MODE_OCTET, &o, &rrq_len);
+    if (rc != TFTP_OK) {
+        snprintf(why, whylen, "cannot encode a RRQ for \"%s\": %s", p->file, tftp_result_str(rc));
         return NULL;
     }
-    struct tftpc *x = calloc(1, sizeof(*x));
-    if (!x || !(x->file = strdup(p->file))) {
-        free(x);
-        snprintf(why, whylen, "out of memory");
-        return NULL;
-    }
-    x->p = *p;
-    x->p.file = x->file;
-    if (!x->p.timeout_ms)
-        x->p.timeout_ms = 1000;
-    if (x->p.max_timeout_ms < x->p.timeout_ms)
-        x->p.max_timeout_ms = x->p.timeout_ms;
-    x->done = done;
-    x->arg = arg;
-    x->h.fd = -1;
-    x->timer.fn = on_timer;
-    x->timer.owner = x;
-    x->need_bytes = p->verify != VERIFY_NONE || p->keep_max > 0;
-    verify_init(&x->vc, p->verify);
-    x->r.blksize = p->blksize ? p->blksize : TFTP_BLKSIZE_DEFAULT;
-    x->r.windowsize = 1;
-    x->r.start_ns = ev_refresh();
-    g_live++;
-
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(why, whylen, "socket: %s", strerror(errno));
-        goto fail;
+        return NULL;
     }
     int one = 1;
     setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one));
@@ -528,44 +478,51 @@ struct tftpc *tftpc_start(const struct tftpc_params *p, tftpc_done_fn done, void
         inet_ntop(AF_INET, &me.sin_addr, a, sizeof(a));
         snprintf(why, whylen, "bind %s: %s", a, strerror(errno));
         close(fd);
-        goto fail;
+        return NULL;
     }
-    if (ev_add(&x->h, fd, EPOLLIN) != EV_OK) {
-        snprintf(why, whylen, "epoll: %s", strerror(errno));
+    struct tftpc *x = calloc(1, sizeof(*x));
+    if (!x || !(x->file = strdup(p->file))) {
+        free(x);
         close(fd);
-        goto fail;
+        snprintf(why, whylen, "out of memory");
+        return NULL;
     }
-    x->h.fn = on_io;
-    struct tftp_options o = {0};
-    if (p->blksize) {
-        o.present |= TFTP_OPT_BLKSIZE;
-        o.blksize = p->blksize;
-    }
-    if (p->tsize)
-        o.present |= TFTP_OPT_TSIZE; /* tsize 0 in a RRQ (RFC 2349) */
-    if (p->windowsize > 1) {
-        o.present |= TFTP_OPT_WINDOWSIZE;
-        o.windowsize = p->windowsize;
-    }
-    enum tftp_result rc =
-        tftp_encode_request(x->pkt, sizeof(x->pkt), TFTP_OP_RRQ, x->file, TFTP_MODE_OCTET, &o, &x->pkt_len);
-    if (rc != TFTP_OK) {
-        snprintf(why, whylen, "cannot encode a RRQ for \"%s\": %s", x->file, tftp_result_str(rc));
-        ev_close(&x->h);
-        goto fail;
-    }
+    x->p = *p;
+    x->p.file = x->file;
+    if (!x->p.timeout_ms)
+        x->p.timeout_ms = 1000;
+    if (x->p.max_timeout_ms < x->p.timeout_ms)
+        x->p.max_timeout_ms = x->p.timeout_ms;
+    x->done = done;
+    x->arg = arg;
+    x->timer.fn = on_timer;
+    x->timer.owner = x;
+    x->need_bytes = p->verify != VERIFY_NONE || p->keep_max > 0;
+    verify_init(&x->vc, p->verify);
+    x->r.blksize = p->blksize ? p->blksize : TFTP_BLKSIZE_DEFAULT;
+    x->r.windowsize = 1;
+    x->r.start_ns = ev_refresh();
+    memcpy(x->pkt, rrq, rrq_len);
+    x->pkt_len = rrq_len;
     uint64_t gap = (uint64_t)x->p.timeout_ms * EV_MS / 4;
     x->reack_gap_ns = gap < 2 * EV_MS ? 2 * EV_MS : gap > 20 * EV_MS ? 20 * EV_MS : gap;
     x->reack_last = UINT64_MAX;
+    x->d.fn = on_dgram;
+    x->d.err = on_err;
+    x->d.closed = on_closed;
+    x->d.want_payload = true; /* the answer to the RRQ: OACK, ERROR or DATA 1 */
+    if (ev_dgram_open(&x->d, fd) != EV_OK) {
+        snprintf(why, whylen, "epoll: %s", strerror(errno));
+        close(fd);
+        free(x->file);
+        free(x);
+        return NULL;
+    }
+    g_live++;
     progress(x);
     send_to(x, &x->p.server, x->pkt, x->pkt_len);
     ev_timer_arm(&x->timer, x->rto_ns);
     return x;
-fail:
-    g_live--;
-    free(x->file);
-    free(x);
-    return NULL;
 }
 
 void tftpc_abort(struct tftpc *x)
@@ -573,5 +530,6 @@ void tftpc_abort(struct tftpc *x)
     if (!x || x->phase == PH_DALLY)
         return;
     x->done = NULL;
-    xfer_free(x);
+    x->phase = PH_DALLY;
+    xfer_close(x);
 }

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench/http.sh — bootstorm vs nginx vs lighttpd on the same tree, same run.
+# Server on core BENCH_SERVER_CPU (0), client on BENCH_CLIENT_CPU (1); every
+# server configured as a good admin would (sendfile, workers per core, no access
+# log, open-file cache).  Rows: 3 KiB kickstart (wrk, 100 and 500 keep-alive
+# connections); RPM mix (bootstorm-load, 200 connections); 512 MiB install.img
+# by 32 and 200 clients at once (finish spread); 1 MiB random Range reads;
+# connection storm (new connection per request).  Prints a Markdown table with
+# each server's own CPU per request / per GB, and ratios against the better of
+# nginx and lighttpd.  BENCH_SECONDS per row (8), BENCH_SERVERS to pick.
+. "$(dirname "$0")/lib.sh"
+SERVERS=${BENCH_SERVERS:-"bootstorm nginx lighttpd"}
+ROOT=$BW/root
+mkdir -p "$ROOT/Packages" "$ROOT/images"
+head -c 3072 /dev/urandom >"$ROOT/ks.cfg"
+truncate -s 512M "$ROOT/images/install.img"    # sparse: served from zero pages, no disk
+python3 - "$ROOT" <<'PY'
+import os, random, sys
+root = sys.argv[1]; random.seed(42)
+with open(os.path.join(root, "rpms.txt"), "w") as lst:
+    for i in range(2000):
+        r = random.random()   # 70% 50-500 KiB, 25% 0.5-5 MiB, 5% 5-30 MiB
+        kib = random.randint(50, 500) if r < .7 else random.randint(512, 5120) if r < .95 else random.randint(5120, 30720)
+        p = "Packages/p%04d-1.0-1.x86_64.rpm" % i
+        with open(os.path.join(root, p), "wb") as f:
+            f.truncate(kib * 1024)
+        lst.write("/" + p + "\n")
+PY
+cat "$ROOT/images/install.img" $(sed "s|^|$ROOT|" "$ROOT/rpms.txt") >/dev/null  # warm the page cache
+PORT=18480
+
+start_server() {  # NAME -> sets SPID
+  case "$1" in
+    bootstorm)
+      taskset -c "$SCPU" "$BOOTSTORM" serve --listen 127.0.0.1 --http-port $PORT --http-root "$ROOT" \
+        --threads 1 --quiet --state-dir "$BW/state" >/dev/null 2>"$BW/bootstorm.log" & SPID=$! ;;
+    nginx)
+      cat >"$BW/nginx.conf" <<NG
+user root; worker_processes 1; daemon off; pid $BW/nginx.pid; error_log $BW/nginx.err;
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; multi_accept on; }
+http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; sendfile_max_chunk 256k;
+  keepalive_requests 1000000; open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
+  types { application/octet-stream img rpm; text/plain cfg; }
+  server { listen 127.0.0.1:$PORT backlog=4096 reuseport; root $ROOT; } }
+NG
+      taskset -c "$SCPU" nginx -c "$BW/nginx.conf" & SPID=$! ;;
+    lighttpd)
+      cat >"$BW/lighttpd.conf" <<LG
+server.document-root = "$ROOT"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.max-connections = 16384
+server.max-fds = 65536
+server.max-keep-alive-requests = 1000000
+server.network-backend = "sendfile"
+server.stat-cache-engine = "simple"
+server.errorlog = "$BW/lighttpd.err"
+mimetype.assign = ( ".img" => "application/octet-stream", ".rpm" => "application/x-rpm", ".cfg" => "text/plain" )
+LG
+      taskset -c "$SCPU" lighttpd -D -f "$BW/lighttpd.conf" & SPID=$! ;;
+  esac
+  PIDS+=("$SPID")
+  wait_tcp $PORT
+}
+
+ulimit -n 65536 2>/dev/null || true
+RES=$BW/results.tsv
+: >"$RES"
+# row NAME VALUE-KEY: runs the client command in "$@" after the row name, with
+# server CPU measured around it; the client prints "rate mbps p99ms spread" on stdout
+measure() {
+  local server=$1 row=$2; shift 2
+  local t0 t1 out
+  t0=$(cpu_ticks "$SPID")
+  out=$("$@")
+  t1=$(cpu_ticks "$SPID")
+  echo -e "$server\t$row\t$(( (t1 - t0) * 1000000 / CLK ))\t$out" >>"$RES"
+}
+wrk_row() {  # CONNS URL -> "reqs rate mbps p99"
+  local o; o=$(taskset -c "$CCPU" wrk -t1 -c"$1" -d"${SECS}s" --latency "$2" 2>&1)
+  python3 - "$o" <<'PY'
+import re, sys
+o = sys.argv[1]
+rate = float(re.search(r"Requests/sec:\s+([\d.]+)", o).group(1))
+m = re.search(r"(\d+) requests in", o); n = int(m.group(1))
+p = re.search(r"99%\s+([\d.]+)(us|ms|s)", o)
+p99 = float(p.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p.group(2)]
+errs = re.search(r"Non-2xx or 3xx responses: (\d+)", o)
+print("%d\t%.0f\t%.1f\t%.2f\t-" % (n, rate, rate * 3072 / 1e6, p99) + ("\tNON2XX=" + errs.group(1) if errs else ""))
+PY
+}
+load_row() {  # ARGS... -> "reqs rate mbps p99 spread"
+  taskset -c "$CCPU" "$LOADGEN" http --progress no --json "$BW/l.json" "$@" >"$BW/l.out" 2>&1
+  python3 - "$BW/l.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+spread = "-"
+f = j.get("finish", {})
+if f.get("count"):
+    spread = "%.1f%%" % (100.0 * (f["max_ms"] - f["min_ms"]) / max(f["max_ms"], 1e-9))
+fail = "" if not j.get("failed") else "\tFAILED=%d" % j["failed"]
+print("%d\t%.0f\t%.1f\t%.2f\t%s%s" % (j["ok"], j["req_per_s"], j["mb_per_s"], j["latency"]["p99_ms"], spread, fail))
+PY
+}
+for s in $SERVERS; do
+  echo "== $s" >&2
+  start_server "$s"
+  U=http://127.0.0.1:$PORT
+  measure "$s" "3 KiB file, 100 conns" wrk_row 100 "$U/ks.cfg"
+  measure "$s" "3 KiB file, 500 conns" wrk_row 500 "$U/ks.cfg"
+  measure "$s" "RPM mix, 200 conns" load_row --url "$U/" --url-list "$ROOT/rpms.txt" --connections 200 --duration "$SECS"
+  measure "$s" "install.img x32" load_row --url "$U/images/install.img" --connections 32 --each-once
+  measure "$s" "install.img x200" load_row --url "$U/images/install.img" --connections 200 --each-once
+  measure "$s" "1 MiB Range reads, 64 conns" load_row --url "$U/images/install.img" --range 1048576 --connections 64 --duration "$SECS"
+  measure "$s" "conn storm, 1000 clients" load_row --url "$U/ks.cfg" --connections 1000 --new-conn-per-request --duration "$SECS"
+  RSS=$(rss_kib "$SPID"); echo -e "$s\tRSS\t$RSS" >>"$RES"
+  stop_pid "$SPID"
+done
+python3 "$(dirname "$0")/table.py" http "$RES"
