@@ -88,7 +88,22 @@ args=(serve --listen 127.0.0.1 --http-port "$http_port" --http-root "$tree/http"
       --tftp-port "$tftp_port" --state-dir "$state" --quiet)
 stages=all
 load=()
-if [ "$(id -u)" = 0 ]; then
+relay_ok() { # can we take 127.77.0.1:67 (as bootstorm-load does: SO_REUSEADDR + SO_REUSEPORT)?
+  python3 - <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+try:
+    s.bind(("127.77.0.1", 67))
+except OSError as e:
+    sys.exit(1)
+PY
+}
+if [ "$(id -u)" = 0 ] && ! relay_ok; then
+  say "127.77.0.1:67 is taken (another DHCP server on this host?): no DHCP stages"
+  stages=tftp,kernel,initrd,ks,stage2,rpms,callback
+elif [ "$(id -u)" = 0 ]; then
   # replies to a relay go to giaddr:67: the load generator binds 127.77.0.1:67
   args+=(--dhcp-port "$dhcp_port" --subnet "127.77.0.0/16,pool=127.77.1.1-127.77.250.254,router=127.77.0.1,dns=127.0.0.53")
   load+=(--dhcp-port "$dhcp_port" --giaddr 127.77.0.1)

@@ -521,6 +521,12 @@ static void tftp_done(void *arg, struct tftpc_result *r);
 
 static void tftp_fetch(struct machine *m, const char *file, bool keep)
 {
+    if (!S.c.tftp_server && m->tftp_srv && m->tftp_srv != S.c.server && m->cur == REPORT_TFTP && m->tstep == 0) {
+        char a[16], note[96];
+        snprintf(note, sizeof(note), "TFTP from the OFFER's next-server %s, not --server (--tftp-server overrides)",
+                 load_ip_str(m->tftp_srv, a));
+        report_note(&S.notes, REPORT_TFTP, note);
+    }
     struct tftpc_params p = {
         .server = {.sin_family = AF_INET, .sin_port = htons(S.c.tftp_port), .sin_addr.s_addr = tftp_server_of(m)},
         .bind_addr = bind_addr_of(m),
