@@ -10,6 +10,7 @@
 #include "engine/http_service.h"
 #include "engine/inventory.h"    /* dhcp: reservations, --known-only */
 #include "engine/options.h"
+#include "engine/rollout.h"      /* rollout */
 #include "engine/tftp_service.h" /* tftp */
 #include "engine/metrics.h"      /* tracking */
 #include "engine/tracker.h"      /* tracking */
@@ -191,6 +192,24 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void report_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "bootstorm: %s\n", problem);
+}
+
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* rollout's IP -> MAC resolver over the DHCP lease table (host byte order) */
+static bool rollout_mac_for_ip(void *ctx, uint32_t ip, uint8_t mac[6])
+{
+    return dhcp_leases_mac_for_ip(ctx, ip, mac);
+}
+
 int server_run(const struct options *o)
 {
     sigset_t set;
@@ -201,26 +220,47 @@ int server_run(const struct options *o)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit the mask */
     signal(SIGPIPE, SIG_IGN);
 
+    /* rollout (issue 5): inventory, profiles, per-host boot files and
+     * kickstarts, install-once state; its inventory is the one DHCP and the
+     * tracker use, so one reload (SIGHUP, POST /api/reload) updates all */
+    struct rollout *rollout = NULL;
+    if (o->hosts || o->profiles) {
+        int rrc = rollout_create(&rollout, o, 0, report_problem, NULL);
+        if (rrc < 0) {
+            fprintf(stderr, "bootstorm: cannot start: %s\n",
+                    rrc == -EINVAL ? "the inventory or profiles have problems (listed above)" : strerror(-rrc));
+            return 1;
+        }
+        rollout_set_log(rollout, log_line, NULL);
+    }
+    struct vfile_provider rollout_vp = {0};
+    if (rollout)
+        rollout_vp = rollout_vfile_provider(rollout);
+
     /* dhcp: shared state (inventory, lease table, pools, journal replay) before the workers */
-    struct inventory_holder *dhcp_inv = NULL;
+    struct inventory_holder *dhcp_inv = rollout ? rollout_inventory(rollout) : NULL;
     struct dhcp_shared *dhcp_shared = NULL;
     if (options_dhcp_enabled(o)) {
         char derr[OPTIONS_ERR_MAX];
         struct inventory *inv = NULL;
-        if (o->hosts && inventory_load(o->hosts, &inv, derr, sizeof(derr)) < 0) {
+        if (!rollout && o->hosts && inventory_load(o->hosts, &inv, derr, sizeof(derr)) < 0) {
             fprintf(stderr, "bootstorm: %s\n", derr);
             return 1;
         }
-        if (o->hosts && !(dhcp_inv = inventory_holder_new(inv))) {
+        if (!rollout && o->hosts && !(dhcp_inv = inventory_holder_new(inv))) {
             fprintf(stderr, "bootstorm: out of memory\n");
             inventory_free(inv);
             return 1;
         }
         if (dhcp_shared_create(o, dhcp_inv, &dhcp_shared, derr, sizeof(derr)) < 0) {
             fprintf(stderr, "bootstorm: %s\n", derr);
-            inventory_holder_free(dhcp_inv);
+            if (!rollout)
+                inventory_holder_free(dhcp_inv);
+            rollout_free(rollout);
             return 1;
         }
+        if (rollout) /* grub.cfg, /ks/ and iPXE find pool hosts by their lease */
+            rollout_set_ip_resolver(rollout, rollout_mac_for_ip, dhcp_shared);
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = o->threads ? o->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
@@ -239,7 +279,7 @@ int server_run(const struct options *o)
     struct tracker *tracker = NULL;
     struct metrics *metrics = NULL;
     struct web *web = NULL;
-    struct tracker_vfiles track_vf = {.inner = NULL /* rollout: its vfile provider */};
+    struct tracker_vfiles track_vf = {.inner = rollout ? &rollout_vp : NULL /* rollout */};
     struct vfile_provider track_vp = {.open = tracker_vfile_open, .ctx = &track_vf};
     {
         char terr[OPTIONS_ERR_MAX] = "out of memory";
@@ -250,7 +290,8 @@ int server_run(const struct options *o)
         struct tracker_config tkc = {.stall_after_ms = o->stall_after_ms, .state_dir = o->state_dir,
                                      .inventory = dhcp_inv ? dhcp_inv : track_inv};
         int trc = !dhcp_inv && o->hosts && !track_inv ? -EINVAL : tracker_create(&tracker, &tkc, terr, sizeof(terr));
-        struct web_config wc = {.tracker = tracker, .next = NULL /* rollout: its route */};
+        struct web_config wc = {.tracker = tracker, .next = rollout ? rollout_http_route : NULL, /* rollout */
+                                .next_ctx = rollout};
         if (trc == 0 && (!(metrics = wc.metrics = metrics_new(n, tracker, dhcp_shared)) || web_create(&web, &wc) < 0))
             trc = -ENOMEM, snprintf(terr, sizeof(terr), "out of memory");
         if (trc < 0) {
@@ -259,7 +300,9 @@ int server_run(const struct options *o)
             tracker_free(tracker);
             inventory_holder_free(track_inv);
             dhcp_shared_destroy(dhcp_shared);
-            inventory_holder_free(dhcp_inv);
+            if (!rollout)
+                inventory_holder_free(dhcp_inv);
+            rollout_free(rollout);
             return 1;
         }
         track_vf.tracker = tracker;
@@ -316,7 +359,13 @@ int server_run(const struct options *o)
             if (sigwait(&set, &sig) != 0)
                 continue;
             if (sig == SIGHUP) {
-                fprintf(stderr, "bootstorm: SIGHUP: nothing to reload in this configuration\n");
+                char rerr[OPTIONS_ERR_MAX];
+                if (!rollout)
+                    fprintf(stderr, "bootstorm: SIGHUP: nothing to reload (no --hosts or --profiles)\n");
+                else if (rollout_reload(rollout, rerr, sizeof(rerr)) < 0)
+                    fprintf(stderr, "bootstorm: SIGHUP: reload refused, the old inventory stays: %s\n", rerr);
+                else
+                    fprintf(stderr, "bootstorm: SIGHUP: inventory and profiles reloaded\n");
                 continue;
             }
             stops++;
@@ -372,7 +421,9 @@ int server_run(const struct options *o)
     tracker_free(tracker);
     inventory_holder_free(track_inv);
     dhcp_shared_destroy(dhcp_shared); /* dhcp: after every worker is gone */
-    inventory_holder_free(dhcp_inv);
+    if (!rollout)
+        inventory_holder_free(dhcp_inv);
+    rollout_free(rollout); /* rollout: after every worker is gone */
     if (status == 0)
         fprintf(stderr, "bootstorm: stopped\n");
     return status;
