@@ -3,6 +3,7 @@
 #include "engine/ports.h"
 #include "engine/rollout_cli.h"
 #include "engine/server.h"
+#include "engine/status_cli.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ static void usage(FILE *out)
             "  serve     run the DHCP, TFTP and HTTP services\n"
             "  check     load inventory, profiles and templates, render every host, report every problem\n"
             "  render    render MAC|HOSTNAME [pxelinux|grub|ipxe|kickstart]: what that host is served\n"
+            "  status    per-host progress from a running server (--watch, --json, --server URL)\n"
             "  ports     print the firewall rules (nftables and iptables) the options need\n"
             "  help      this text; 'help --markdown' prints the knob table for the README\n"
             "\n"
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
         c = OPTIONS_CMD_SERVE;
     else if (!strcmp(cmd, "ports"))
         c = OPTIONS_CMD_PORTS;
+    else if (!strcmp(cmd, "status"))
+        c = OPTIONS_CMD_STATUS;
     else if (!strcmp(cmd, "check"))
         c = OPTIONS_CMD_CHECK;
     else if (!strcmp(cmd, "render"))
@@ -65,7 +69,9 @@ int main(int argc, char **argv)
         return 2;
     }
     int status;
-    if (c == OPTIONS_CMD_CHECK)
+    if (c == OPTIONS_CMD_STATUS)
+        status = status_cli_run(&o);
+    else if (c == OPTIONS_CMD_CHECK)
         status = rollout_cli_check(&o);
     else if (c == OPTIONS_CMD_RENDER)
         status = rollout_cli_render(&o, argc - 1 - first_arg, argv + 1 + first_arg);
