@@ -56,6 +56,22 @@
 #define DUP_GRACE_MS 1000        /* an identical request this soon after the start is a retransmission */
 #define PACE_MS 1                /* socket buffer full: try again this much later */
 #define DALLY_MS 1000            /* WRQ: re-acknowledge a repeated final DATA this long */
+/* A client that did not send RFC 2349's timeout is assumed to retransmit within
+ * this (tftp-hpa's and atftp's default).  Two rules follow from clients like
+ * atftp, which answer a gap in a window with one ACK and then ignore every
+ * block but the one they expect until their own timeout fires:
+ *  - we never give a transfer up before two client timeouts passed without
+ *    progress, whatever --tftp-timeout/--tftp-retries say;
+ *  - the retransmission backoff is capped just above the client's timeout, not
+ *    below it: each retransmission restarts such a client's receive timer, so a
+ *    cap under its timeout would keep it from ever re-sending the lost ACK. */
+#define CLIENT_TIMEOUT_S 5
+
+static uint32_t rto_cap_ms(uint32_t client_timeout_s)
+{
+    uint32_t cap = client_timeout_s * 1000 + 1000;
+    return cap > TFTP_SEND_RTO_MAX_MS ? cap : TFTP_SEND_RTO_MAX_MS;
+}
 #define RA_STEP (4u << 20)       /* readahead of mapped files, bytes per advice */
 #define MAP_IDLE_MAX 64          /* unreferenced mappings kept for the next request */
 #define LOG_MAX (1u << 20)       /* log buffer bound between two flushes */
@@ -130,6 +146,8 @@ struct xfer {
     uint64_t expect;             /* next DATA block, 64-bit (wire: low 16 bits) */
     uint64_t wbytes;
     uint32_t rto, tries, retrans;
+    uint64_t idle_ms;            /* timer time without progress */
+    uint32_t client_timeout_s;
     uint8_t last[PKT_MAX];       /* last ACK/OACK sent, resent on timeout */
     size_t last_len;
     struct tftp_netascii_dec dec;
@@ -890,6 +908,7 @@ static void write_on_data(struct xfer *x, const struct tftp_packet *p)
     write_send_last(x);
     x->expect++;
     x->tries = 0;
+    x->idle_ms = 0;
     x->rto = s->cfg.timeout_ms;
     if (last) {
         /* dally (RFC 1350 §6): our final ACK may be lost; answer a repeated last DATA */
@@ -936,14 +955,16 @@ static void on_xfer_timer(struct io_timer *t)
         xfer_end(x, "done", &s->st.done);
         return;
     }
-    if (++x->tries > s->cfg.retries) {
+    x->idle_ms += x->rto;
+    if (++x->tries > s->cfg.retries && x->idle_ms >= (uint64_t)x->client_timeout_s * 2000) {
         write_cleanup(x);
         xfer_end(x, "timed out", &s->st.timeouts);
         return;
     }
     x->retrans++;
     write_send_last(x);
-    x->rto = x->rto > TFTP_SEND_RTO_MAX_MS / 2 ? TFTP_SEND_RTO_MAX_MS : x->rto * 2;
+    uint32_t cap = rto_cap_ms(x->client_timeout_s);
+    x->rto = x->rto > cap / 2 ? (x->rto > cap ? x->rto : cap) : x->rto * 2;
     io_timer_arm(s->loop, &x->timer, x->rto);
 }
 
@@ -1213,7 +1234,11 @@ static enum start_result start_read(struct tftp_service *s, const struct request
     memcpy(x->name, path, plen + 1);
     struct tftp_send_config sc = {.size = size, .blksize = neg.blksize, .window = neg.windowsize,
                                   .oack = neg.oack.present != 0, .rto_ms = s->cfg.timeout_ms,
-                                  .retries = s->cfg.retries, .client_timeout_s = neg.timeout_s};
+                                  .retries = s->cfg.retries,
+                                  .client_timeout_s = neg.timeout_s ? neg.timeout_s : CLIENT_TIMEOUT_S};
+    sc.rto_max_ms = rto_cap_ms(sc.client_timeout_s);
+    if (sc.rto_max_ms < sc.rto_ms)
+        sc.rto_max_ms = sc.rto_ms;
     bool ok = tftp_send_init(&x->tx, &sc) == TFTP_OK;
     if (ok && sc.oack)
         ok = tftp_encode_oack(x->oack, sizeof(x->oack), &neg.oack, &x->oack_len) == TFTP_OK;
@@ -1324,6 +1349,7 @@ static enum start_result start_write(struct tftp_service *s, const struct reques
     x->blksize = neg.blksize;
     x->window = 1;
     x->expect = 1;
+    x->client_timeout_s = neg.timeout_s ? neg.timeout_s : CLIENT_TIMEOUT_S;
     x->rto = s->cfg.timeout_ms;
     memcpy(x->name, path, plen + 1);
     bool ok = neg.oack.present ? tftp_encode_oack(x->last, sizeof(x->last), &neg.oack, &x->last_len) == TFTP_OK

@@ -47,7 +47,9 @@ struct tftp_service_config {
                                 * interface's MTU - 32 */
     uint32_t window_max;       /* RFC 7440 cap; 0 = 1 (lock-step) */
     uint32_t timeout_ms;       /* first retransmission timeout; 0 = 200 */
-    uint32_t retries;          /* timeouts in a row before a transfer is given up; 0 = 6 */
+    uint32_t retries;          /* timeouts in a row before a transfer is given up; 0 = 6.  Never
+                                * before twice the client's own timeout has passed without
+                                * progress (its RFC 2349 timeout, else 5 s) */
     unsigned max_transfers;    /* running at once in this worker; 0 = 4096 */
     unsigned queue_max;        /* requests waiting beyond that; 0 = max(1024, 4 x max_transfers) */
     bool allow_write;          /* WRQ accepted (else ERROR 2) */
