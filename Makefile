@@ -96,7 +96,7 @@ test: deps
 asan:
 	@$(MAKE) --no-print-directory BUILD=asan all
 	@UNIT_JOBS=1 $(MAKE) --no-print-directory BUILD=asan unit
-	@$(MAKE) --no-print-directory BUILD=asan integration
+	@INTEGRATION_BACKENDS=uring $(MAKE) --no-print-directory BUILD=asan integration
 
 # Criterion cannot start under TSan (its BoxFort arena collides with TSan's
 # shadow, Criterion #274), so the concurrency suites are built against an

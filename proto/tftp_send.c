@@ -30,10 +30,15 @@ static void reset_act(const struct tftp_send *s, struct tftp_send_actions *act)
     act->outcome = s->outcome;
 }
 
+/* While the OACK waits for its ACK 0 the timer is at least
+ * TFTP_SEND_OACK_RTO_MS: a client that already answered (its ACK only slowed by
+ * a loaded host) and then sees a second OACK aborts (atftp: "unexpected OACK"),
+ * while a late first DATA costs one OACK round trip at most once per transfer. */
+#define TFTP_SEND_OACK_RTO_MS 1000u
 static void arm(const struct tftp_send *s, struct tftp_send_actions *act)
 {
     act->timer = TFTP_SEND_TIMER_ARM;
-    act->timer_ms = s->rto_ms;
+    act->timer_ms = s->oack_pending && s->rto_ms < TFTP_SEND_OACK_RTO_MS ? TFTP_SEND_OACK_RTO_MS : s->rto_ms;
 }
 
 static void add_stale(struct tftp_send *s, uint32_t n)

@@ -5,9 +5,13 @@ set -u
 cd "$(dirname "$0")"
 : "${BOOTSTORM:?}"
 total_p=0; total_f=0; failed=()
-for s in test_*.sh; do
+suites=${INTEGRATION_SUITES:-$(ls test_*.sh)}
+for s in $suites; do
   backends="uring"
   grep -q '^# backends: both' "$s" && backends="uring epoll"
+  # INTEGRATION_BACKENDS=uring (make asan) runs each suite once
+  [ -n "${INTEGRATION_BACKENDS:-}" ] && backends=$(for b in $backends; do case " $INTEGRATION_BACKENDS " in *" $b "*) echo "$b";; esac; done)
+  [ -n "$backends" ] || backends="uring"
   for b in $backends; do
     echo "== $s ($b)"
     out=$(BACKEND=$b timeout 600 bash "$s" 2>&1); rc=$?
