@@ -88,13 +88,15 @@ unit: $(UNIT_BIN)
 integration: $(BOOTSTORM) $(LOADGEN)
 	@BOOTSTORM=$(abspath $(BOOTSTORM)) LOADGEN=$(abspath $(LOADGEN)) tests/integration/run.sh
 
+JOBS ?= $(shell nproc)
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory -j$(JOBS) $(UNIT_BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
 asan:
-	@$(MAKE) --no-print-directory BUILD=asan all
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=asan all $(UNIT_SRC:%.c=build/asan/%)
 	@UNIT_JOBS=1 $(MAKE) --no-print-directory BUILD=asan unit
 	@INTEGRATION_BACKENDS=uring $(MAKE) --no-print-directory BUILD=asan integration
 
@@ -133,7 +135,7 @@ e2e:
 	@BOOTSTORM=$(abspath $(BOOTSTORM)) tests/e2e/run.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@BOOTSTORM=$(abspath $(BOOTSTORM)) LOADGEN=$(abspath $(LOADGEN)) MACHINES=$(DEMO_MACHINES) tools/demo.sh
 
 clean:
