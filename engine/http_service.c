@@ -338,6 +338,7 @@ static void serve_file(struct conn *c, const struct http_request *req, const cha
 {
     struct http_service *s = c->svc;
     bool head_only = req->method == HTTP_METHOD_HEAD;
+    char idx[1100]; /* rel may point here after a directory's index.html is found */
     struct file_entry *f;
     int rc = file_cache_open(s->files, rel, io_loop_now_ms(s->loop), &f);
     if (rc == -EXDEV || rc == -ELOOP) { /* a symlink out of the root */
@@ -357,7 +358,6 @@ static void serve_file(struct conn *c, const struct http_request *req, const cha
             respond_redirect(c, rel);
             return;
         }
-        char idx[1100];
         snprintf(idx, sizeof(idx), "%s%sindex.html", rel, *rel ? "/" : "");
         struct file_entry *fi;
         if (file_cache_open(s->files, idx, io_loop_now_ms(s->loop), &fi) == 0 && !fi->is_dir) {

@@ -210,6 +210,9 @@ static bool rollout_mac_for_ip(void *ctx, uint32_t ip, uint8_t mac[6])
     return dhcp_leases_mac_for_ip(ctx, ip, mac);
 }
 
+/* tracking: the install-once state shown by GET /api/hosts/ID */
+static bool track_installed(void *ctx, const uint8_t mac[6]) { return rollout_installed(ctx, mac); }
+
 int server_run(const struct options *o)
 {
     sigset_t set;
@@ -291,7 +294,8 @@ int server_run(const struct options *o)
                                      .inventory = dhcp_inv ? dhcp_inv : track_inv};
         int trc = !dhcp_inv && o->hosts && !track_inv ? -EINVAL : tracker_create(&tracker, &tkc, terr, sizeof(terr));
         struct web_config wc = {.tracker = tracker, .next = rollout ? rollout_http_route : NULL, /* rollout */
-                                .next_ctx = rollout};
+                                .next_ctx = rollout, .installed = rollout ? track_installed : NULL,
+                                .installed_ctx = rollout};
         if (trc == 0 && (!(metrics = wc.metrics = metrics_new(n, tracker, dhcp_shared)) || web_create(&web, &wc) < 0))
             trc = -ENOMEM, snprintf(terr, sizeof(terr), "out of memory");
         if (trc < 0) {

@@ -561,7 +561,7 @@ static int print_table(const char *body, size_t len, FILE *out, char *err, size_
     }
     const struct jval *hosts = jget(&root, "hosts");
     double now = jnum(&root, "now");
-    fprintf(out, "%-24s %-17s %-15s %-24s %-9s %s\n", "HOSTNAME", "MAC", "IP", "STAGE", "IN STAGE", "LAST ERROR");
+    fprintf(out, "%-24s %-17s %-15s %-30s %-9s %s\n", "HOSTNAME", "MAC", "IP", "STAGE", "IN STAGE", "LAST ERROR");
     for (size_t i = 0; hosts && hosts->type == J_ARR && i < hosts->n; i++) {
         const struct jval *h = &hosts->items[i];
         const char *stage = jstr(h, "stage");
@@ -572,7 +572,7 @@ static int print_table(const char *body, size_t len, FILE *out, char *err, size_
             fmt_age(now - jnum(h, "since"), age, sizeof(age));
         const struct jval *e = jget(h, "error");
         const char *name = jstr(h, "hostname"), *ip = jstr(h, "ip");
-        fprintf(out, "%-24.24s %-17s %-15s %-24s %-9s %.70s\n", *name ? name : "-", jstr(h, "mac"), *ip ? ip : "-",
+        fprintf(out, "%-24.24s %-17s %-15s %-30s %-9s %.70s\n", *name ? name : "-", jstr(h, "mac"), *ip ? ip : "-",
                 st, age, e && e->type == J_OBJ ? jstr(e, "reason") : "");
     }
     const struct jval *counts = jget(&root, "counts");

@@ -451,7 +451,9 @@ static bool api_host(struct web *w, const char *id, struct http_dyn_response *re
             n++;
         }
     qsort(tl, n, sizeof(tl[0]), cmp_timeline);
-    sb_printf(&b, ",\"installed\":%s,\"timeline\":[", h.stage == TRACKER_STAGE_INSTALLED ? "true" : "false");
+    bool installed = w->cfg.installed ? w->cfg.installed(w->cfg.installed_ctx, mac)
+                                      : h.stage == TRACKER_STAGE_INSTALLED;
+    sb_printf(&b, ",\"installed\":%s,\"timeline\":[", installed ? "true" : "false");
     for (size_t i = 0; i < n; i++)
         sb_printf(&b, "%s{\"stage\":\"%s\",\"at\":%" PRIu64 "}", i ? "," : "",
                   tracker_stage_name((enum tracker_stage)tl[i][1]), tl[i][0]);

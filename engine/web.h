@@ -7,8 +7,9 @@
  *                           {"now":MS,"stall_after_ms":MS,"counts":{STAGE:N,..,
  *                            "stalled":N,"failed":N,"hosts":N},"hosts":[HOST,..]}
  *                           stage may also be "stalled" or "failed"
- *   GET /api/hosts/ID       HOST plus "timeline":[{"stage":S,"at":MS},..] (ID:
- *                           MAC in either form, or hostname)
+ *   GET /api/hosts/ID       HOST plus "installed" (the install-once state) and
+ *                           "timeline":[{"stage":S,"at":MS},..] (ID: MAC in
+ *                           either form, or hostname)
  *   GET /api/events         Server-Sent Events: "event: host" with HOST as data,
  *                           one per state change; "event: resync" when the
  *                           reader missed events (fetch /api/hosts again);
@@ -46,6 +47,10 @@ struct web_config {
     struct metrics *metrics;       /* NULL: /metrics is 404 */
     http_route_fn next;            /* the rollout layer; NULL: none */
     void *next_ctx;
+    /* the install-once state (the rollout layer's), for "installed" in
+     * GET /api/hosts/ID; NULL: installed means the stage was reached */
+    bool (*installed)(void *ctx, const uint8_t mac[6]);
+    void *installed_ctx;
     uint32_t heartbeat_ms;         /* SSE comment this often; 0 = 15000 */
 };
 

@@ -4,7 +4,7 @@
 # DEPS_SET=build|test|bench|e2e|all picks how much (default: test).
 set -eu
 build_pkgs="gcc make pkg-config liburing-dev libjemalloc-dev libcriterion-dev clang"
-test_pkgs="openssl curl busybox tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd5 kea-admin iproute2 python3"
+test_pkgs="openssl curl busybox tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd5 kea-admin iproute2 python3 chromium"
 bench_pkgs="wrk nginx-light lighttpd dnsmasq-base kea-dhcp4-server tftpd-hpa"
 e2e_pkgs="qemu-system-x86 ipxe-qemu pxelinux syslinux-common ovmf debian-installer-12-netboot-amd64"
 set_="${DEPS_SET:-test}"

@@ -26,12 +26,13 @@
 # per-host files instead of bootstorm's rendered ones: a stop-gap while the rollout
 # layer is not wired; case 5 is then skipped), E2E_BIOS_IPXE (what --boot-ipxe gets in
 # the pxelinux cases, default "none": QEMU's BIOS PXE ROM is iPXE, and case 1 needs it
-# to load pxelinux.0 like any PXE ROM would).
+# to load pxelinux.0 like any PXE ROM would), E2E_SERVE_ARGS (more knobs for every
+# bootstorm serve, e.g. "--ipv6-ra" to measure the firmware's IPv6 wait with and without).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 QUICK=0; KEEP=0; CASES=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,6 +53,7 @@ TIME_SCALE=${E2E_TIME_SCALE:-1}
 TREE=${E2E_TREE:-$REPO/build/e2e/tree}
 STATIC=${E2E_STATIC:-0}
 BIOS_IPXE=${E2E_BIOS_IPXE:-none}
+SERVE_ARGS=${E2E_SERVE_ARGS:-}   # word-split on purpose: extra knobs for every bootstorm serve
 SERVER=10.77.0.1
 SUBNET="10.77.0.0/24,pool=10.77.0.100-10.77.0.199,router=$SERVER,dns=$SERVER,domain=e2e.test,lease=3600"
 HTTP_PORT=8080
@@ -152,11 +154,14 @@ fi
 DISK_SECTOR=fa31c08ed88ed0bc007cfbbe1f7cac84c07409b40ebb0700cd10ebf2f4ebfd
 DISK_MSG="BOOTSTORM-E2E: booted from the local disk"
 
-# hosts_write FILE "mac,hostname,ip,callback"...
+# hosts_write FILE "mac,hostname,ip,callback"...: the case's inventory, plus a host no VM
+# plays that the test asks for files as, so that its probes touch no VM's state
+PROBE_MAC=52:54:00:e2:ff:01
 hosts_write() {
   local f=$1; shift
+  set -- "$PROBE_MAC,e2e-probe,10.77.0.250," "$@"  # first: E2E_STATIC writes one grub.cfg, the last host's
   echo "mac,hostname,ip,profile,e2e_callback" >"$f"
-  local h
+  local h mac name ip cb
   for h in "$@"; do
     IFS=, read -r mac name ip cb <<<"$h"
     echo "$mac,$name,$ip,d12,$cb" >>"$f"
@@ -192,10 +197,10 @@ server_start() {
   if [ "$STATIC" = 1 ]; then rollout=(); fi
   ip netns exec "$NS" "$BOOTSTORM" serve --listen "$SERVER" --interface br0 --subnet "$SUBNET" --http-port "$HTTP_PORT" \
     --tftp-root "$TFTP_ROOT" --http-root "$HTTP_ROOT" --state-dir "$d/state" --hosts "$d/hosts.csv" \
-    --known-only "${rollout[@]}" "$@" >"$d/access.fifo" 2>"$d/server.log" &
+    --known-only "${rollout[@]}" $SERVE_ARGS "$@" >"$d/access.fifo" 2>"$d/server.log" &
   SRV_PID=$!
   CASE_PIDS+=($SRV_PID)
-  echo "  bootstorm serve ${rollout[*]} $*" >"$d/server.args"
+  echo "bootstorm serve ${rollout[*]} $SERVE_ARGS $*" >"$d/server.args"
   local i
   for i in $(seq 100); do
     grep -q "serving" "$d/server.log" 2>/dev/null && return 0
@@ -223,7 +228,7 @@ api_host() { in_ns curl -s -m 5 "http://$SERVER:$HTTP_PORT/api/hosts/$1"; }
 
 # ---- virtual machines -----------------------------------------------------------------
 # vm_start NAME FIRMWARE MAC [disk]: FIRMWARE bios (SeaBIOS + iPXE ROM), uefi (OVMF's
-# own PXE), uefi-ipxe (OVMF + iPXE's EFI ROM); sets VM_DIR_<NAME>
+# own PXE), uefi-ipxe (OVMF + iPXE's EFI ROM); sets VM_T0_, VM_PID_, VM_FW_, VM_MAC_<NAME>
 vm_start() {
   local name=$1 fw=$2 mac=$3 disk=${4:-}
   local d=$CASE_DIR/$name tap
@@ -250,7 +255,8 @@ vm_start() {
     args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$TREE/firmware/OVMF_CODE.fd"
            -drive "if=pflash,format=raw,unit=1,file=$d/vars.fd")
   fi
-  [ -n "$disk" ] && args+=(-drive "file=$disk,format=raw,if=virtio,bootindex=2")
+  [ -n "$disk" ] && args+=(-drive "file=$disk,format=raw,if=none,id=disk0"
+                           -device "virtio-blk-pci,drive=disk0,bootindex=2")
   echo "qemu-system-x86_64 ${args[*]}" >"$d/qemu.args"
   printf -v "VM_T0_$name" '%s' "$EPOCHREALTIME"
   # not through a shell function: $! must be qemu itself (ip netns exec execs it)
@@ -274,7 +280,15 @@ stages() {
   python3 "$HERE/stages.py" --flow "$flow" --mac "${!mac}" --ip "$ip" --t0 "${!t0}" \
     --access "$CASE_DIR/access.log" --serial "$CASE_DIR/$name/serial.raw" --capture "$WORK/capture.log" \
     --tftp-root "$TFTP_ROOT" --http-root "$HTTP_ROOT" \
+    --host-json "$CASE_DIR/$name/host.json" $([ "$STATIC" = 1 ] || echo --expect-virtual) \
     --title "$name: ${!fw} firmware, ${!mac}, reserved $ip, $ACCEL" "$@"
+}
+
+# snap_host NAME: bootstorm's own record of the VM's machine (GET /api/hosts/<mac>), for
+# the stage table; empty when this bootstorm has no such API
+snap_host() {
+  local mac="VM_MAC_$1"
+  api_host "${!mac}" >"$CASE_DIR/$1/host.json" 2>/dev/null
 }
 
 # wait_stages BOUND "NAME FLOW IP"...: polls until every VM reached its flow's last stage,
@@ -345,28 +359,12 @@ show_stages() {
   [ $rc -eq 0 ] || case_fail "$1: $(echo "$out" | grep 'FAIL:' | head -n 3 | sed 's/^ *FAIL: //' | paste -sd';')"
 }
 
-# host_state MAC: bootstorm's own per-host record; a failure only when it names a stage
-# short of the preseed fetch
-host_state() {
-  local mac=$1 j
-  j=$(api_host "$mac")
-  if [ -z "$j" ] || [[ "$j" != *'"mac"'* ]]; then
-    echo "  bootstorm /api/hosts/$mac: ${j:-no answer}"
-    return 0
-  fi
-  echo "  bootstorm /api/hosts/$mac: $(echo "$j" | head -c 300)"
-  local stage
-  stage=$(echo "$j" | python3 -c 'import json,sys
-d=json.load(sys.stdin); print(d.get("stage","") if isinstance(d,dict) else "")' 2>/dev/null)
-  if [ -z "$stage" ]; then
-    echo "  (no per-host stage in bootstorm's record: stage tracking, issue 6, has not landed)"
-  elif ! [[ " kickstart stage2 packages callback installed " == *" $stage "* ]]; then
-    case_fail "$mac: bootstorm's per-host stage is '$stage', want kickstart or later"
-  fi
-}
-
 serve_or_fail() {
-  if ! server_start "$@"; then case_fail "$SRV_ERR"; return 1; fi
+  if ! server_start "$@"; then
+    [[ "$SRV_ERR" == *"--boot-ipxe"* ]] && SRV_ERR+=" -- QEMU's BIOS PXE ROM is iPXE: this case needs bootstorm to hand iPXE clients their architecture's loader (pxelinux.0), as a vendor PXE ROM gets it (E2E_BIOS_IPXE sets the value tried)"
+    case_fail "$SRV_ERR"
+    return 1
+  fi
   return 0
 }
 
@@ -384,11 +382,11 @@ case_1() {
   local mac=52:54:00:e2:01:01 ip=10.77.0.21
   case_begin 1 600 "BIOS PXE -> pxelinux -> 01-<mac> -> TFTP kernel+initrd -> installer DHCP -> preseed"
   hosts_write "$CASE_DIR/hosts.csv" "$mac,e2e-bios,$ip,"
-  if serve_or_fail --boot-ipxe "$BIOS_IPXE" && check_serves pxelinux "$mac"; then
+  if serve_or_fail --boot-ipxe "$BIOS_IPXE" && check_serves pxelinux "$PROBE_MAC"; then
     vm_start bios1 bios "$mac"
     wait_stages "$CASE_BOUND" "bios1 bios $ip" || case_fail "$WAIT_MSG"
+    snap_host bios1
     show_stages bios1 bios "$ip"
-    host_state "$mac"
   fi
   case_end
 }
@@ -397,13 +395,12 @@ case_2() {
   local mac=52:54:00:e2:02:01 ip=10.77.0.31
   case_begin 2 720 "UEFI (OVMF PXE) -> shim -> GRUB -> per-host grub.cfg -> TFTP kernel+initrd -> installer DHCP -> preseed"
   hosts_write "$CASE_DIR/hosts.csv" "$mac,e2e-uefi,$ip,"
-  local extra=()
-  [ "$STATIC" = 1 ] && extra=(--boot-efi64 debian-installer/amd64/bootnetx64.efi)
-  if serve_or_fail "${extra[@]}" && check_serves pxelinux "$mac"; then
+  # the shim; the profile names the same loader (loader_efi64)
+  if serve_or_fail --boot-efi64 debian-installer/amd64/bootnetx64.efi && check_serves pxelinux "$PROBE_MAC"; then
     vm_start uefi1 uefi "$mac"
     wait_stages "$CASE_BOUND" "uefi1 uefi $ip" || case_fail "$WAIT_MSG"
+    snap_host uefi1
     show_stages uefi1 uefi "$ip"
-    host_state "$mac"
   fi
   case_end
 }
@@ -414,13 +411,13 @@ case_3() {
   hosts_write "$CASE_DIR/hosts.csv" "$m1,e2e-ipxe-bios,$ip1," "$m2,e2e-ipxe-uefi,$ip2,"
   local extra=()
   [ "$STATIC" = 1 ] && extra=(--boot-ipxe "http://{server}:{http_port}/ipxe/{mac}.ipxe")
-  if serve_or_fail "${extra[@]}" && check_serves ipxe "$m1"; then
+  if serve_or_fail "${extra[@]}" && check_serves ipxe "$PROBE_MAC"; then
     vm_start ipxe1 bios "$m1"
     vm_start ipxe2 uefi-ipxe "$m2"
     wait_stages "$CASE_BOUND" "ipxe1 ipxe $ip1" "ipxe2 ipxe $ip2" || case_fail "$WAIT_MSG"
+    snap_host ipxe1; snap_host ipxe2
     show_stages ipxe1 ipxe "$ip1"
     show_stages ipxe2 ipxe "$ip2"
-    host_state "$m1"; host_state "$m2"
   fi
   case_end
 }
@@ -430,33 +427,49 @@ case_4() {
   case_begin 4 900 "a storm: 4 BIOS VMs at once, each with its own MAC and reservation"
   for i in 1 2 3 4; do hosts+=("52:54:00:e2:04:0$i,e2e-storm$i,10.77.0.5$i,"); done
   hosts_write "$CASE_DIR/hosts.csv" "${hosts[@]}"
-  if serve_or_fail --boot-ipxe "$BIOS_IPXE" && check_serves pxelinux 52:54:00:e2:04:01; then
+  if serve_or_fail --boot-ipxe "$BIOS_IPXE" && check_serves pxelinux "$PROBE_MAC"; then
     for i in 1 2 3 4; do vm_start "storm$i" bios "52:54:00:e2:04:0$i"; vms+=("storm$i bios 10.77.0.5$i"); done
     wait_stages "$CASE_BOUND" "${vms[@]}" || case_fail "$WAIT_MSG"
+    for i in 1 2 3 4; do snap_host "storm$i"; done
     for i in 1 2 3 4; do show_stages "storm$i" bios "10.77.0.5$i"; done
-    for i in 1 2 3 4; do host_state "52:54:00:e2:04:0$i"; done
     storm_status
   fi
   case_end
 }
 
-# bootstorm status: all four storm hosts at the preseed (kickstart) stage
+# bootstorm status: all four storm hosts at the preseed (kickstart) stage, from the
+# table a person reads and from --json, which a script reads
 storm_status() {
   if ! "$BOOTSTORM" help 2>&1 | grep -qE '^ +status\b'; then
     echo "  SKIP status check: this bootstorm has no 'status' command (issue 6 has not landed)"
     return 0
   fi
-  local out
-  out=$(in_ns "$BOOTSTORM" status --server "http://$SERVER:$HTTP_PORT" 2>&1)
+  local url="http://$SERVER:$HTTP_PORT" out json i line
+  out=$(in_ns "$BOOTSTORM" status --server "$url" 2>&1)
   echo "$out" | sed 's/^/  status| /'
-  local i line
+  json=$(in_ns "$BOOTSTORM" status --server "$url" --json 2>&1)
   for i in 1 2 3 4; do
     line=$(echo "$out" | grep -i "52:54:00:e2:04:0$i")
-    if [ -z "$line" ]; then case_fail "bootstorm status does not list 52:54:00:e2:04:0$i"
-    elif ! echo "$line" | grep -qiE 'kickstart|preseed|stage2|packages|installed'; then
+    if [ -z "$line" ]; then
+      case_fail "bootstorm status does not list 52:54:00:e2:04:0$i"
+    elif ! echo "$line" | grep -qwE 'kickstart|stage2|packages|postinstall|installed'; then
       case_fail "bootstorm status: 52:54:00:e2:04:0$i is not at the preseed stage: $line"
     fi
   done
+  echo "$json" | python3 -c '
+import json, sys
+want = ["52:54:00:e2:04:0%d" % i for i in range(1, 5)]
+try:
+    d = json.loads(sys.stdin.readline())
+except ValueError as e:
+    print("bootstorm status --json: not JSON (%s)" % e); sys.exit(1)
+hosts = d.get("hosts", d) if isinstance(d, dict) else d
+got = {h.get("mac"): h.get("stage") for h in hosts if isinstance(h, dict)}
+ok = ("kickstart", "stage2", "packages", "postinstall", "installed")
+bad = ["%s: %s" % (m, got.get(m, "absent")) for m in want if got.get(m) not in ok]
+if bad:
+    print("bootstorm status --json: not at the preseed stage: " + ", ".join(bad)); sys.exit(1)
+' >"$CASE_DIR/status-json.check" 2>&1 || case_fail "$(cat "$CASE_DIR/status-json.check")"
 }
 
 case_5() {
@@ -475,34 +488,43 @@ code = bytes.fromhex(sys.argv[2]) + ("\r\n%s\r\n" % sys.argv[3]).encode() + b"\0
 sector = code.ljust(510, b"\0") + b"\x55\xaa"
 open(sys.argv[1], "wb").write(sector + b"\0" * (1024 * 1024 - 512))
 PY
-  if serve_or_fail --boot-ipxe "$BIOS_IPXE" && check_serves pxelinux "$mac"; then
-    vm_start once1 bios "$mac" "$disk"
-    wait_stages "$CASE_BOUND" "once1 bios $ip" || case_fail "$WAIT_MSG"
-    show_stages once1 bios "$ip"
-    # the preseed's early_command posts the callback right after the fetch
-    local i t=""
-    for i in $(seq 60); do
-      t=$(grep -m1 -E "http $ip:[0-9]+ \"POST /api/hosts/[^ \"]*/installed[^\"]*\" 200" "$CASE_DIR/access.log" | cut -d' ' -f1)
-      [ -n "$t" ] && break
-      sleep 1
-    done
-    local t0="VM_T0_once1"
-    if [ -n "$t" ]; then
-      awk -v a="$t" -v b="${!t0}" -v m="$mac" \
-        'BEGIN { printf "  %-32s %7.1f  %-9s  POST /api/hosts/%s/installed 200\n", "installed callback (installer)", a - b, "bootstorm", m }'
-    else
-      case_fail "no 'POST /api/hosts/$mac/installed' answered 200 from $ip: $(grep -E "http $ip:[0-9]+ \"POST" "$CASE_DIR/access.log" | tail -n 2 | tr '\n' ' ')"
-    fi
-    local j
-    j=$(api_host "$mac")
-    echo "  bootstorm /api/hosts/$mac: $j"
-    [[ "$j" == *'"installed":true'* || "$j" == *'"installed": true'* ]] || case_fail "bootstorm does not report $mac installed: $j"
-    vm_stop once1
-    echo "  -- power cycle: the same machine boots from the network again"
-    vm_start once2 bios "$mac" "$disk"
-    wait_stages "$(bound 300)" "once2 local $ip" || case_fail "$WAIT_MSG"
-    show_stages once2 local "$ip"
+  if ! { serve_or_fail --boot-ipxe "$BIOS_IPXE" && check_serves pxelinux "$PROBE_MAC"; }; then
+    case_end; return
   fi
+  vm_start once1 bios "$mac" "$disk"
+  local ok=1
+  wait_stages "$CASE_BOUND" "once1 bios $ip" || { case_fail "$WAIT_MSG"; ok=0; }
+  # the preseed's early_command posts the callback right after the fetch
+  local i t=""
+  for i in $(seq 60); do
+    [ $ok = 1 ] || break
+    t=$(grep -m1 -E "http $ip:[0-9]+ \"POST /api/hosts/[^ \"]*/installed[^\"]*\" 200" "$CASE_DIR/access.log" | cut -d' ' -f1)
+    [ -n "$t" ] && break
+    sleep 1
+  done
+  snap_host once1
+  show_stages once1 bios "$ip"
+  [ $ok = 1 ] || { case_end; return; }
+  local t0="VM_T0_once1"
+  if [ -n "$t" ]; then
+    awk -v a="$t" -v b="${!t0}" -v m="$mac" \
+      'BEGIN { printf "  %-32s %7.1f  %-9s  POST /api/hosts/%s/installed 200 (from the preseed early_command)\n", "installed callback", a - b, "bootstorm", m }'
+  else
+    case_fail "no 'POST /api/hosts/$mac/installed' answered 200 from $ip: $(grep -E "http $ip:[0-9]+ \"POST" "$CASE_DIR/access.log" | tail -n 2 | tr '\n' ' ')"
+    case_end; return
+  fi
+  local j
+  j=$(api_host "$mac")
+  if [[ "$j" != *'"installed":true'* && "$j" != *'"installed": true'* ]]; then
+    case_fail "bootstorm does not report $mac installed after its callback: $j"
+    case_end; return
+  fi
+  echo "  bootstorm reports $mac installed; power cycle: the same machine boots from the network again"
+  vm_stop once1
+  vm_start once2 bios "$mac" "$disk"
+  wait_stages "$(bound 300)" "once2 local $ip" || case_fail "$WAIT_MSG"
+  snap_host once2
+  show_stages once2 local "$ip"
   case_end
 }
 

@@ -6,7 +6,7 @@ that every required stage happened, in order, with the right bytes and addresses
 
   stages.py --flow F --mac MAC --ip IP --t0 EPOCH --access LOG --serial RAW
             [--capture LOG] [--tftp-root DIR] [--http-root DIR]
-            [--kernel PATH] [--initrd PATH] [--loader PATH] [--title TEXT] [--reached]
+            [--kernel PATH] [--initrd PATH] [--loader PATH] [--title TEXT] [--host-json FILE] [--reached]
 
 Flows: bios (iPXE ROM -> pxelinux -> 01-<mac> -> TFTP kernel/initrd), uefi (OVMF PXE ->
 shim -> GRUB -> grub.cfg -> TFTP kernel/initrd), ipxe (iPXE -> HTTP script -> HTTP
@@ -18,6 +18,7 @@ yet, 3 when a stage has failed for good (e.g. a TFTP error on the loader).
 Without it: exit 0 when every required stage passed, else 1 (reasons printed).
 """
 import argparse
+import json
 import os
 import re
 import sys
@@ -25,7 +26,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tslog  # noqa: E402
 
-OK_STAGES_AFTER_KS = ("kickstart", "stage2", "packages", "callback", "installed")
+# What bootstorm's per-host record (GET /api/hosts/<mac>, engine/tracker.h) must show
+# for each flow, in this order; the stage it must have reached at least.
+TRACKED = {
+    "bios": ["discover", "offered", "acked", "loader", "config", "kernel", "initrd", "installer_dhcp", "kickstart"],
+    "uefi": ["discover", "offered", "acked", "loader", "config", "kernel", "initrd", "installer_dhcp", "kickstart"],
+    "ipxe": ["discover", "offered", "acked", "config", "kernel", "initrd", "installer_dhcp", "kickstart"],
+    "local": [],
+}
+ORDER = ["none", "discover", "offered", "acked", "loader", "config", "kernel", "initrd", "installer_dhcp",
+         "kickstart", "stage2", "packages", "postinstall", "installed"]
 
 
 class Ev:
@@ -102,6 +112,7 @@ class Checker:
         self.cursor = a.t0
         self.reached_last = False
         self.fatal = False
+        self.state_line = ""
 
     def rel(self, t):
         return "%7.1f" % (t - self.a.t0) if t is not None else "      -"
@@ -120,7 +131,8 @@ class Checker:
         except Exception:  # noqa: BLE001 - a missing console is reported like a missing line
             out = None
         if out is None or out < self.a.t0:
-            self.row(label, None, "serial", "no /%s/ on the console" % regex, ok=False, required=required)
+            if required:  # an informational line that is not there is just left out
+                self.row(label, None, "serial", "no /%s/ on the console" % regex, ok=False)
             return None
         self.row(label, out, "serial", "/%s/" % regex, required=required)
         return out
@@ -168,7 +180,7 @@ class Checker:
         self.row(label, e.t, "bootstorm", detail, ok=ok)
         return e.t
 
-    def tftp(self, label, path_rx, after, root_rel=None, required=True):
+    def tftp(self, label, path_rx, after, root_rel=None, required=True, virtual_expected=False):
         rx = re.compile(r"^/?%s$" % path_rx)
         tries = [e for e in self.access if e.kind == "tftp" and e.t >= after and rx.match(e.m.group(3))]
         done = [e for e in tries if tftp_done(e)]
@@ -192,7 +204,13 @@ class Checker:
         if aborted:
             detail += "; after %d size probe(s) aborted by the client" % len(aborted)
         ok = True
-        want = size_of(self.a.tftp_root, root_rel or e.m.group(3))
+        virtual = "(virtual)" in e.m.group(4)
+        if virtual:
+            detail += "; rendered by bootstorm (virtual)"
+        elif self.a.expect_virtual and virtual_expected:
+            ok = False
+            detail += "; from the disk, not rendered by bootstorm for this host"
+        want = None if virtual else size_of(self.a.tftp_root, root_rel or e.m.group(3))
         if want is not None and n != want:
             ok = False
             detail += " (file has %d bytes)" % want
@@ -221,92 +239,59 @@ class Checker:
         return e.t
 
     # ---- flows -------------------------------------------------------------------------
-    def installer_tail(self, after_initrd):
+    def installer_tail(self, t):
+        # where the installer spends its time before it DHCPs (informational)
+        self.serial("installer: link detection", r"Detecting link on", required=False)
+        self.serial("installer: IPv6 autoconfig", r"Attempting IPv6 autoconfiguration", required=False)
         self.serial("installer: network via DHCP", r"Configuring the network with DHCP")
-        t = self.dhcp_ack("installer DHCP ACK (same IP)", after_initrd + 0.001, installer=True)
-        if t is None:
-            return
-        t = self.http("preseed fetched", r"/(ks|preseed)/[^ ]*", t)
-        if t is not None:
+        t = self.dhcp_ack("installer DHCP ACK (same IP)", t + 0.001, installer=True) or t
+        if self.http("preseed fetched", r"/(ks|preseed)/[^ ]*", t) is not None:
             self.reached_last = True
 
     def flow_bios(self):
         a = self.a
         self.serial("firmware: iPXE ROM runs", r"iPXE initialising devices")
-        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(a.loader or "pxelinux.0") + "$")
-        if t is None:
-            return
+        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(a.loader or "pxelinux.0") + "$") or a.t0
         self.serial("firmware: DHCP done", r"Configuring \(net0 [0-9a-f:]+\)[. ]*ok")
-        t = self.tftp("loader", re.escape(a.loader or "pxelinux.0"), t)
-        if t is None:
-            return
+        t = self.tftp("loader", re.escape(a.loader or "pxelinux.0"), t) or t
         self.serial("pxelinux runs", r"PXELINUX \d")
-        t = self.tftp("per-host menu", r"pxelinux\.cfg/01-%s" % a.mac.replace(":", "-"), t)
-        if t is None:
-            return
-        t = self.tftp("kernel", re.escape(a.kernel), t)
-        if t is None:
-            return
-        t = self.tftp("initrd", re.escape(a.initrd), t)
-        if t is None:
-            return
+        t = self.tftp("per-host menu", r"pxelinux\.cfg/01-%s" % a.mac.replace(":", "-"), t,
+                      virtual_expected=True) or t
+        t = self.tftp("kernel", re.escape(a.kernel), t) or t
+        t = self.tftp("initrd", re.escape(a.initrd), t) or t
         self.serial("kernel starts", r"Linux version|Detecting network hardware", required=False)
         self.installer_tail(t)
 
     def flow_uefi(self):
         a = self.a
         loader = a.loader or "debian-installer/amd64/bootnetx64.efi"
-        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(loader) + "$")
-        if t is None:
-            return
+        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(loader) + "$") or a.t0
         self.serial("firmware: PXE address", r"Station IP address is %s" % re.escape(a.ip))
-        t = self.tftp("loader (shim)", re.escape(loader), t)
-        if t is None:
-            return
+        t = self.tftp("loader (shim)", re.escape(loader), t) or t
         d = os.path.dirname(loader)
-        t = self.tftp("GRUB", re.escape(os.path.join(d, "grubx64.efi")), t)
-        if t is None:
-            return
+        t = self.tftp("GRUB", re.escape(os.path.join(d, "grubx64.efi")), t) or t
         self.serial("GRUB runs", r"Welcome to GRUB|GNU GRUB")
-        t = self.tftp("per-host grub.cfg", r"(.*/)?grub\.cfg(-[0-9a-fA-F:.-]+)?", t)
-        if t is None:
-            return
-        t = self.tftp("kernel", re.escape(a.kernel), t)
-        if t is None:
-            return
-        t = self.tftp("initrd", re.escape(a.initrd), t)
-        if t is None:
-            return
+        t = self.tftp("per-host grub.cfg", r"(.*/)?grub\.cfg(-[0-9a-fA-F:.-]+)?", t, virtual_expected=True) or t
+        t = self.tftp("kernel", re.escape(a.kernel), t) or t
+        t = self.tftp("initrd", re.escape(a.initrd), t) or t
         self.installer_tail(t)
 
     def flow_ipxe(self):
         a = self.a
-        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=r"^http://")
-        if t is None:
-            return
+        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=r"^http://") or a.t0
         self.serial("firmware: DHCP done", r"Configuring \(net0 [0-9a-f:]+\)[. ]*ok")
-        t = self.http("iPXE script", r"/boot\.ipxe(\?.*)?", t)
-        if t is None:
-            return
-        t = self.http("kernel over HTTP", r"/%s" % re.escape(a.kernel), t, root_rel=a.kernel)
-        if t is None:
-            return
-        t = self.http("initrd over HTTP", r"/%s" % re.escape(a.initrd), t, root_rel=a.initrd)
-        if t is None:
-            return
+        # /boot.ipxe?mac= (bootstorm's route), /ipxe/<mac>.ipxe (E2E_STATIC's files)
+        t = self.http("iPXE script", r"/(boot\.ipxe(\?.*)?|ipxe/[^ ]*\.ipxe)", t) or t
+        t = self.http("kernel over HTTP", r"/%s" % re.escape(a.kernel), t, root_rel=a.kernel) or t
+        t = self.http("initrd over HTTP", r"/%s" % re.escape(a.initrd), t, root_rel=a.initrd) or t
         self.installer_tail(t)
 
     def flow_local(self):
         a = self.a
-        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(a.loader or "pxelinux.0") + "$")
-        if t is None:
-            return
-        t = self.tftp("loader", re.escape(a.loader or "pxelinux.0"), t)
-        if t is None:
-            return
-        t = self.tftp("per-host menu (installed)", r"pxelinux\.cfg/01-%s" % a.mac.replace(":", "-"), t)
-        if t is None:
-            return
+        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(a.loader or "pxelinux.0") + "$") or a.t0
+        t = self.tftp("loader", re.escape(a.loader or "pxelinux.0"), t) or t
+        t = self.tftp("per-host menu (installed)", r"pxelinux\.cfg/01-%s" % a.mac.replace(":", "-"), t,
+                      virtual_expected=True) or t
         t2 = self.serial("local disk boots", r"BOOTSTORM-E2E: booted from the local disk")
         kernels = [e for e in self.access if e.kind == "tftp" and e.t >= a.t0 and a.kernel in e.m.group(3)]
         if kernels:
@@ -317,8 +302,45 @@ class Checker:
             self.row("no installer this time", None, "bootstorm", "no kernel fetched since power-on")
             self.reached_last = True
 
+    def state(self):
+        """bootstorm's own per-host record: its timeline must hold the flow's stages in order."""
+        a = self.a
+        if not a.host_json:
+            return
+        try:
+            d = json.load(open(a.host_json))
+        except (OSError, ValueError):
+            d = None
+        if not isinstance(d, dict) or "timeline" not in d:
+            self.info.append("bootstorm has no per-host record with a timeline for %s (stage tracking, issue 6, "
+                             "not in this build)" % a.mac)
+            return
+        tl = [(e.get("at", 0) / 1000.0, e.get("stage", "?")) for e in d["timeline"]]
+        self.state_line = "bootstorm per-host state: stage %s%s; timeline %s" % (
+            d.get("stage"), ", installed" if d.get("installed") else "",
+            " ".join("%s %+.1f" % (st, t - a.t0) for t, st in tl))
+        if d.get("error"):
+            self.state_line += "; last error: %s" % d["error"]
+        if a.flow == "local":
+            if d.get("stage") != "installed" or not d.get("installed"):
+                self.fails.append("bootstorm's record: stage %s, installed %s (want installed)"
+                                  % (d.get("stage"), d.get("installed")))
+            return
+        want = TRACKED[a.flow]
+        at = dict((st, t) for t, st in tl)
+        missing = [st for st in want if st not in at]
+        if missing:
+            self.fails.append("bootstorm's per-host timeline lacks %s" % ", ".join(missing))
+        seen = [st for st in want if st in at]
+        for x, y in zip(seen, seen[1:]):
+            if at[x] > at[y] + 0.001:
+                self.fails.append("bootstorm's per-host timeline has %s after %s" % (x, y))
+        if d.get("stage") not in ORDER or ORDER.index(d.get("stage")) < ORDER.index(want[-1]):
+            self.fails.append("bootstorm's per-host stage is %s, want %s or later" % (d.get("stage"), want[-1]))
+
     def run(self):
         getattr(self, "flow_" + self.a.flow)()
+        self.state()
 
     def table(self):
         out = []
@@ -328,6 +350,8 @@ class Checker:
         out.append("  %-32s %7s  %-9s  %s" % ("power on", "0.0", "qemu", ""))
         for label, t, source, detail, ok in sorted(self.rows, key=lambda r: (r[1] is None, r[1] or 0)):
             out.append("  %-32s %s  %-9s  %s%s" % (label, self.rel(t), source, "" if ok else "MISSING/BAD: ", detail))
+        if self.state_line:
+            out.append("  %s" % self.state_line)
         for i in self.info:
             out.append("  note: %s" % i)
         return "\n".join(out)
@@ -357,10 +381,15 @@ def main():
     p.add_argument("--initrd", default="debian-installer/amd64/initrd.gz")
     p.add_argument("--loader")
     p.add_argument("--title")
+    p.add_argument("--host-json", help="GET /api/hosts/<mac> as bootstorm answered it after the run")
     p.add_argument("--reached", action="store_true")
+    p.add_argument("--expect-virtual", action="store_true",
+                   help="the per-host menus must be bootstorm's rendering (the log marks them virtual)")
     a = p.parse_args()
     a.mac = a.mac.lower()
     c = Checker(a)
+    if a.reached:
+        a.host_json = None
     c.run()
     if a.reached:
         return 0 if c.reached_last else 3 if c.fatal else 1

@@ -209,14 +209,17 @@ t_12_a_restart_keeps_the_states() {
   local before after
   before=$(status --json | "$PY" -c 'import json,sys
 for h in json.load(sys.stdin)["hosts"]:
-    print(h["mac"], h["stage"], h["since"], h["bytes"], h["stalled"], h["failed"], json.dumps(h["error"]))')
+    print(h["mac"], h["stage"], h["since"], h["progress"], h["bytes"], h["failed"], h["failures"], json.dumps(h["error"]))')
   halt
   [ -s "$WORK/state/hosts.state" ] || fail "no hosts.state"
   serve || fail "restart"
   after=$(status --json | "$PY" -c 'import json,sys
 for h in json.load(sys.stdin)["hosts"]:
-    print(h["mac"], h["stage"], h["since"], h["bytes"], h["stalled"], h["failed"], json.dumps(h["error"]))')
+    print(h["mac"], h["stage"], h["since"], h["progress"], h["bytes"], h["failed"], h["failures"], json.dumps(h["error"]))')
   expect_eq "states after a restart" "$after" "$before"
+  # node-b made no progress since well before the restart: stalled again (or still)
+  sleep 1
+  expect_eq "node-b stalled after the restart" "$(get "$(hostj "$B")" stalled)" true
   in_ns S curl -sf "$URL/api/hosts/node-a" | grep -q '"timeline":\[{"stage":"' || fail "timeline after restart"
 }
 t_13_table_and_watch() {

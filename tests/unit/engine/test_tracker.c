@@ -1,8 +1,9 @@
 /* Criterion suite for engine/tracker: stage transitions (in order, out of
  * order, repeats, installer DHCP, a reboot mid-install, a reinstall), stalls,
  * failures, the IP → MAC paths, the event ring, the state file and its
- * errors, and recording from several threads at once (run under BUILD=tsan). */
+ * errors, the TFTP provider hook, and recording from several threads at once. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -614,4 +615,38 @@ Test(tracker, concurrent_recording)
         for (int k = 0; k < THREADS; k++)
             cr_assert_neq(h.ts[TRACKER_STAGE_DISCOVER + k], 0);
     }
+}
+
+static int inner_calls;
+static bool inner_open(void *ctx, const char *path, uint32_t ip_be, struct vfile **out)
+{
+    (void)ip_be;
+    inner_calls++;
+    if (strcmp(path, "pxelinux.cfg/01-52-54-00-00-00-01") != 0)
+        return false;
+    *out = vfile_new_copy(ctx, 4);
+    return *out != NULL;
+}
+
+Test(tracker, tftp_requests_through_the_vfile_provider)
+{
+    struct vfile_provider inner = {inner_open, "menu"};
+    struct tracker_vfiles tv = {t, &inner};
+    struct vfile *f = NULL;
+    uint32_t a_be = htonl(0x0a00000bu); /* node-a's fixed address */
+    cr_assert_not(tracker_vfile_open(&tv, "pxelinux.0", a_be, &f), "a disk file: the inner provider says no");
+    cr_assert_eq(get(A).stage, TRACKER_STAGE_LOADER);
+    cr_assert(tracker_vfile_open(&tv, "pxelinux.cfg/01-52-54-00-00-00-01", a_be, &f));
+    cr_assert_not_null(f);
+    cr_assert_eq(f->size, 4);
+    vfile_unref(f);
+    cr_assert_eq(get(A).stage, TRACKER_STAGE_CONFIG);
+    cr_assert_eq(inner_calls, 2);
+    /* no inner provider: recorded all the same, never virtual */
+    struct tracker_vfiles bare = {t, NULL};
+    cr_assert_not(tracker_vfile_open(&bare, "images/vmlinuz", a_be, &f));
+    cr_assert_eq(get(A).stage, TRACKER_STAGE_KERNEL);
+    /* an address nobody knows changes nothing */
+    cr_assert_not(tracker_vfile_open(&bare, "images/initrd.img", htonl(0x0a0000f0u), &f));
+    cr_assert_eq(get(A).stage, TRACKER_STAGE_KERNEL);
 }
