@@ -56,6 +56,7 @@ struct knob {
 static bool check_ifname(const char *v, char *why, size_t n);
 static bool check_bootfile(const char *v, char *why, size_t n);
 static bool check_url_template(const char *v, char *why, size_t n);
+static bool check_ipxe_url(const char *v, char *why, size_t n);
 static bool check_server_url(const char *v, char *why, size_t n);
 static bool check_profile_name(const char *v, char *why, size_t n);
 static bool check_token(const char *v, char *why, size_t n);
@@ -148,9 +149,10 @@ static const struct knob knobs[] = {
       .check = check_bootfile,
       .help = "boot file for ARM64 UEFI clients (arch 11)" },
     { KNOB("boot-ipxe", K_STRING, boot_ipxe, G_DHCP, C_SERVERS),
-      .def = "http://{server}:{http_port}/boot.ipxe?mac={mac}", .arg = "URL", .check = check_url_template,
+      .def = "http://{server}:{http_port}/boot.ipxe?mac={mac}", .arg = "URL|none", .check = check_ipxe_url,
       .help = "script URL for iPXE clients (user class iPXE); placeholders {server} {http_port} {mac} "
-              "{ip} {hostname} {loader}" },
+              "{ip} {hostname} {loader}; none: iPXE gets the boot file of its architecture "
+              "(--boot-bios, --boot-efi64), like any PXE ROM" },
     { KNOB("boot-http", K_STRING, boot_http, G_DHCP, C_SERVERS), .def = "http://{server}:{http_port}/{loader}",
       .arg = "URL", .check = check_url_template,
       .help = "boot URL for UEFI HTTP boot clients (vendor class HTTPClient, arch 15, 16, 19); {loader} "
@@ -798,6 +800,13 @@ static bool check_http_prefix(const char *v, char *why, size_t n)
     if (strpbrk(v, " \t"))
         return no(why, n, "contains white space");
     return true;
+}
+
+/* --boot-ipxe none: NICs flashed with iPXE (and QEMU, whose PXE ROMs are all
+ * iPXE) then load pxelinux.0 / GRUB over TFTP like any other PXE ROM. */
+static bool check_ipxe_url(const char *v, char *why, size_t n)
+{
+    return strcmp(v, "none") == 0 || check_url_template(v, why, n);
 }
 
 static bool check_url_template(const char *v, char *why, size_t n)
