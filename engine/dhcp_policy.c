@@ -536,9 +536,17 @@ void dhcp_policy_boot(const struct dhcp_policy_config *cfg, const struct dhcp_ms
     const char *loader = has_arch && (arch == 11 || arch == 19) ? cfg->boot_arm64
                        : has_arch && arch != 0 ? cfg->boot_efi64 : cfg->boot_bios;
     const char *file = NULL;
+    char own[sizeof out->file];
     switch (k) {
-    case DHCP_BOOT_BIOS: file = nz(cfg->boot_bios); break;
-    case DHCP_BOOT_EFI64: file = nz(cfg->boot_efi64); break;
+    case DHCP_BOOT_BIOS:
+    case DHCP_BOOT_EFI64:
+        /* the profile's loader first: profile.h promises it replaces --boot-bios/--boot-efi64 */
+        if (cfg->loader_fn && req->htype == 1 && req->hlen == 6 &&
+            cfg->loader_fn(cfg->loader_ctx, req->chaddr, k == DHCP_BOOT_EFI64, own, sizeof own) && own[0])
+            file = own;
+        else
+            file = nz(k == DHCP_BOOT_BIOS ? cfg->boot_bios : cfg->boot_efi64);
+        break;
     case DHCP_BOOT_ARM64: file = nz(cfg->boot_arm64); break;
     case DHCP_BOOT_HTTP:
         tmpl = nz(cfg->boot_http);

@@ -68,6 +68,11 @@ struct dhcp_policy_config {
     bool proxy;
     uint32_t offer_hold_s;    /* 0: DHCP_POLICY_OFFER_HOLD_S */
     uint32_t decline_hold_s;  /* 0: DHCP_POLICY_DECLINE_HOLD_S */
+    /* A machine's own boot file (its profile's loader_bios / loader_efi64, engine/rollout):
+     * true with out filled when it has one, for BIOS (efi64 false) or x64 UEFI clients;
+     * NULL: only --boot-bios / --boot-efi64.  Called on worker threads: must not block. */
+    bool (*loader_fn)(void *ctx, const uint8_t mac[6], bool efi64, char *out, size_t outlen);
+    void *loader_ctx;
 };
 
 /** Fills c from the parsed options (borrowing their strings). */

@@ -356,6 +356,14 @@ void dhcp_shared_destroy(struct dhcp_shared *s)
     free(s);
 }
 
+void dhcp_shared_set_loader_hook(struct dhcp_shared *s,
+                                 bool (*fn)(void *ctx, const uint8_t mac[6], bool efi64, char *out, size_t outlen),
+                                 void *ctx)
+{
+    s->cfg.loader_fn = fn;
+    s->cfg.loader_ctx = ctx;
+}
+
 void dhcp_shared_set_stage_hook(struct dhcp_shared *s, dhcp_stage_fn fn, void *arg)
 {
     struct stage_hook *h = malloc(sizeof *h);

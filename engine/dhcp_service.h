@@ -108,6 +108,11 @@ void dhcp_shared_destroy(struct dhcp_shared *s);
 
 /** Installs the stage callback (fn may be NULL: none).  Safe at any time. */
 void dhcp_shared_set_stage_hook(struct dhcp_shared *s, dhcp_stage_fn fn, void *arg);
+/** Installs the per-machine loader lookup (struct dhcp_policy_config.loader_fn); call
+ *  before the workers start. */
+void dhcp_shared_set_loader_hook(struct dhcp_shared *s,
+                                 bool (*fn)(void *ctx, const uint8_t mac[6], bool efi64, char *out, size_t outlen),
+                                 void *ctx);
 
 /** The hardware address of the Ethernet client holding ip (host order;
  *  offered or bound), lock-free.  False when no client holds it. */

@@ -204,6 +204,12 @@ static void log_line(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/* a profile's own loader (loader_bios / loader_efi64) for the DHCP replies */
+static bool rollout_loader_hook(void *r, const uint8_t mac[6], bool efi64, char *out, size_t outlen)
+{
+    return rollout_loader(r, mac, efi64, out, outlen);
+}
+
 /* rollout's IP -> MAC resolver over the DHCP lease table (host byte order) */
 static bool rollout_mac_for_ip(void *ctx, uint32_t ip, uint8_t mac[6])
 {
@@ -262,8 +268,10 @@ int server_run(const struct options *o)
             rollout_free(rollout);
             return 1;
         }
-        if (rollout) /* grub.cfg, /ks/ and iPXE find pool hosts by their lease */
+        if (rollout) { /* grub.cfg, /ks/ and iPXE find pool hosts by their lease */
             rollout_set_ip_resolver(rollout, rollout_mac_for_ip, dhcp_shared);
+            dhcp_shared_set_loader_hook(dhcp_shared, rollout_loader_hook, rollout);
+        }
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = o->threads ? o->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
@@ -271,7 +279,12 @@ int server_run(const struct options *o)
         char perr[256];
         if (sock_probe_port(htonl(o->listen), o->http_port, SOCK_STREAM, perr, sizeof(perr)) < 0 ||
             (options_tftp_enabled(o) &&
-             sock_probe_port(htonl(o->listen), o->tftp_port, SOCK_DGRAM, perr, sizeof(perr)) < 0)) {
+             sock_probe_port(htonl(o->listen), o->tftp_port, SOCK_DGRAM, perr, sizeof(perr)) < 0) ||
+            /* two DHCP servers with their own lease tables on one network hand out
+             * the same address twice */
+            (options_dhcp_enabled(o) &&
+             (sock_probe_udp_dev(0, o->dhcp_port, o->interface, perr, sizeof(perr)) < 0 ||
+              (o->proxy_dhcp && sock_probe_udp_dev(0, 4011, o->interface, perr, sizeof(perr)) < 0)))) {
             fprintf(stderr, "bootstorm: %s\n", perr);
             return 1;
         }

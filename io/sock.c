@@ -133,6 +133,32 @@ int sock_probe_port(uint32_t addr, uint16_t port, int type, char *err, size_t er
     return 0;
 }
 
+int sock_probe_udp_dev(uint32_t addr, uint16_t port, const char *ifname, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(-1, "socket", addr, port, err, errlen);
+    if (ifname && *ifname && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "SO_BINDTODEVICE %s: %s", ifname, strerror(e));
+        close(fd);
+        return -e;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        fail(fd, "udp port", addr, port, err, errlen);
+        if (e == EADDRINUSE) {
+            size_t l = strlen(err);
+            snprintf(err + l, errlen > l ? errlen - l : 0, "%s%s (another DHCP server already uses it)",
+                     ifname && *ifname ? " on " : "", ifname && *ifname ? ifname : "");
+        }
+        return -e;
+    }
+    close(fd);
+    return 0;
+}
+
 int sock_local_port(int fd)
 {
     struct sockaddr_in sa;

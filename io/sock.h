@@ -34,6 +34,10 @@ int sock_udp_bind_range(uint32_t addr, uint16_t lo, uint16_t hi, uint16_t *hint,
  * worker), which would let a second server started by mistake silently share
  * the port; probing with a plain bind first refuses that at start-up. */
 int sock_probe_port(uint32_t addr, uint16_t port, int type, char *err, size_t errlen);
+/* The same for a UDP port on one interface (SO_BINDTODEVICE ifname; NULL or "":
+ * any): the DHCP sockets bind 0.0.0.0:67 per worker with SO_REUSEPORT, so a
+ * second DHCP server on the same network would otherwise start and answer too. */
+int sock_probe_udp_dev(uint32_t addr, uint16_t port, const char *ifname, char *err, size_t errlen);
 int sock_local_port(int fd);
 /* TCP_NODELAY on; 0 or -errno. */
 int sock_set_nodelay(int fd);
