@@ -156,6 +156,62 @@ static int header(struct template_buf *out, const char *comment, const struct bo
                                h->profile ? h->profile->name : "(none)", h->installed ? " (installed)" : "");
 }
 
+/* ---- menus: PXELINUX and GRUB say the same things in two dialects -------------- */
+
+struct menu_dialect {
+    /* after the comment header: timeout and default of one host's menu / the generic menu */
+    int (*host_head)(const struct bootcfg_server *srv, const struct bootcfg_host *h, struct template_buf *out);
+    int (*menu_head)(const struct bootcfg_server *srv, struct template_buf *out);
+    int (*entry)(struct template_buf *out, const char *id, const struct profile *p, const char *title,
+                 const char *append);
+    int (*local)(struct template_buf *out);
+};
+
+/* One host's menu: its install entry (default unless it boots locally) and local boot. */
+static int render_host(const struct menu_dialect *d, const struct bootcfg_server *srv, const struct bootcfg_host *h,
+                       struct template_buf *out, char *err, size_t errlen)
+{
+    struct template_buf append = { 0 };
+    int rc = 0;
+    if (h->profile && (rc = render_append(srv, h, h->profile, &append, err, errlen)) < 0)
+        return rc;
+    rc = header(out, "#", h);
+    if (rc == 0)
+        rc = d->host_head(srv, h, out);
+    if (rc == 0 && h->profile) {
+        char title[256];
+        snprintf(title, sizeof title, "Install %s on %s", h->profile->label, h->host->hostname);
+        rc = d->entry(out, "install", h->profile, title, append.data);
+    }
+    if (rc == 0)
+        rc = d->local(out);
+    template_buf_free(&append);
+    return rc < 0 ? oom(err, errlen) : 0;
+}
+
+/* The generic menu for machines not in the inventory: every profile, local boot by default. */
+static int render_menu(const struct menu_dialect *d, const struct bootcfg_server *srv, const struct profile_set *ps,
+                       struct template_buf *out, char *err, size_t errlen)
+{
+    int rc = header(out, "#", NULL);
+    if (rc == 0)
+        rc = d->menu_head(srv, out);
+    if (rc < 0)
+        return oom(err, errlen);
+    for (size_t i = 0; i < profile_set_count(ps); i++) {
+        const struct profile *p = profile_set_at(ps, i);
+        struct template_buf append = { 0 };
+        rc = render_append(srv, NULL, p, &append, err, errlen);
+        if (rc < 0)
+            return rc;
+        rc = d->entry(out, p->name, p, p->label, append.data);
+        template_buf_free(&append);
+        if (rc < 0)
+            return oom(err, errlen);
+    }
+    return d->local(out) < 0 ? oom(err, errlen) : 0;
+}
+
 /* ---- PXELINUX ---------------------------------------------------------------- */
 
 static int pxe_entry(struct template_buf *out, const char *label, const struct profile *p, const char *title,
@@ -178,63 +234,44 @@ static int pxe_local(struct template_buf *out)
     return template_buf_puts(out, "LABEL local\n  MENU LABEL Boot from local disk\n  LOCALBOOT 0\n");
 }
 
+static int pxe_host_head(const struct bootcfg_server *srv, const struct bootcfg_host *h, struct template_buf *out)
+{
+    char ip[24] = "";
+    if (h->ip) {
+        char dotted[16];
+        ip_str(h->ip, dotted);
+        snprintf(ip, sizeof ip, " (%s)", dotted);
+    }
+    int rc = srv->pxelinux_ui ? template_buf_puts(out, "UI menu.c32\n") : 0;
+    /* PROMPT 0: without a UI module the default boots at once; with one, after the timeout */
+    return rc ? rc
+              : template_buf_printf(out, "PROMPT 0\nTIMEOUT %u\nDEFAULT %s\nMENU TITLE %s%s\n", srv->timeout_s * 10,
+                                    boots_local(h) ? "local" : "install", h->host->hostname, ip);
+}
+
+static int pxe_menu_head(const struct bootcfg_server *srv, struct template_buf *out)
+{
+    int rc = srv->pxelinux_ui ? template_buf_puts(out, "UI menu.c32\n") : 0;
+    /* no per-host default here: wait longer, a person may be at the console */
+    return rc ? rc
+              : template_buf_printf(out, "PROMPT 1\nTIMEOUT %u\nDEFAULT local\nMENU TITLE bootstorm\n",
+                                    srv->timeout_s * 10 * 5);
+}
+
+static const struct menu_dialect pxelinux_dialect = {
+    .host_head = pxe_host_head, .menu_head = pxe_menu_head, .entry = pxe_entry, .local = pxe_local,
+};
+
 int bootcfg_pxelinux_host(const struct bootcfg_server *srv, const struct bootcfg_host *h, struct template_buf *out,
                           char *err, size_t errlen)
 {
-    struct template_buf append = { 0 };
-    int rc = 0;
-    if (h->profile && (rc = render_append(srv, h, h->profile, &append, err, errlen)) < 0)
-        return rc;
-    const char *ip = "";
-    char ipbuf[24] = "";
-    if (h->ip) {
-        ip_str(h->ip, ipbuf + 2);
-        memcpy(ipbuf, " (", 2);
-        strcat(ipbuf, ")");
-        ip = ipbuf;
-    }
-    rc = header(out, "#", h);
-    if (rc == 0 && srv->pxelinux_ui)
-        rc = template_buf_puts(out, "UI menu.c32\n");
-    /* PROMPT 0: without a UI module the default boots at once; with one, after the timeout */
-    if (rc == 0)
-        rc = template_buf_printf(out, "PROMPT 0\nTIMEOUT %u\nDEFAULT %s\nMENU TITLE %s%s\n", srv->timeout_s * 10,
-                                 boots_local(h) ? "local" : "install", h->host->hostname, ip);
-    if (rc == 0 && h->profile) {
-        char title[256];
-        snprintf(title, sizeof title, "Install %s on %s", h->profile->label, h->host->hostname);
-        rc = pxe_entry(out, "install", h->profile, title, append.data);
-    }
-    if (rc == 0)
-        rc = pxe_local(out);
-    template_buf_free(&append);
-    return rc < 0 ? oom(err, errlen) : 0;
+    return render_host(&pxelinux_dialect, srv, h, out, err, errlen);
 }
 
 int bootcfg_pxelinux_menu(const struct bootcfg_server *srv, const struct profile_set *ps, struct template_buf *out,
                           char *err, size_t errlen)
 {
-    int rc = header(out, "#", NULL);
-    if (rc == 0 && srv->pxelinux_ui)
-        rc = template_buf_puts(out, "UI menu.c32\n");
-    /* no per-host default here: wait longer, a person may be at the console */
-    if (rc == 0)
-        rc = template_buf_printf(out, "PROMPT 1\nTIMEOUT %u\nDEFAULT local\nMENU TITLE bootstorm\n",
-                                 srv->timeout_s * 10 * 5);
-    if (rc < 0)
-        return oom(err, errlen);
-    for (size_t i = 0; i < profile_set_count(ps); i++) {
-        const struct profile *p = profile_set_at(ps, i);
-        struct template_buf append = { 0 };
-        rc = render_append(srv, NULL, p, &append, err, errlen);
-        if (rc < 0)
-            return rc;
-        rc = pxe_entry(out, p->name, p, p->label, append.data);
-        template_buf_free(&append);
-        if (rc < 0)
-            return oom(err, errlen);
-    }
-    return pxe_local(out) < 0 ? oom(err, errlen) : 0;
+    return render_menu(&pxelinux_dialect, srv, ps, out, err, errlen);
 }
 
 /* ---- GRUB ----------------------------------------------------------------------- */
@@ -292,48 +329,31 @@ static int grub_local(struct template_buf *out)
     return template_buf_puts(out, "menuentry 'Boot from local disk' --id local {\n    exit\n}\n");
 }
 
+static int grub_host_head(const struct bootcfg_server *srv, const struct bootcfg_host *h, struct template_buf *out)
+{
+    return template_buf_printf(out, "set timeout=%u\nset default=%s\n", srv->timeout_s,
+                               boots_local(h) ? "local" : "install");
+}
+
+static int grub_menu_head(const struct bootcfg_server *srv, struct template_buf *out)
+{
+    return template_buf_printf(out, "set timeout=%u\nset default=local\n", srv->timeout_s * 5);
+}
+
+static const struct menu_dialect grub_dialect = {
+    .host_head = grub_host_head, .menu_head = grub_menu_head, .entry = grub_entry, .local = grub_local,
+};
+
 int bootcfg_grub_host(const struct bootcfg_server *srv, const struct bootcfg_host *h, struct template_buf *out,
                       char *err, size_t errlen)
 {
-    struct template_buf append = { 0 };
-    int rc = 0;
-    if (h->profile && (rc = render_append(srv, h, h->profile, &append, err, errlen)) < 0)
-        return rc;
-    rc = header(out, "#", h);
-    if (rc == 0)
-        rc = template_buf_printf(out, "set timeout=%u\nset default=%s\n", srv->timeout_s,
-                                 boots_local(h) ? "local" : "install");
-    if (rc == 0 && h->profile) {
-        char title[256];
-        snprintf(title, sizeof title, "Install %s on %s", h->profile->label, h->host->hostname);
-        rc = grub_entry(out, "install", h->profile, title, append.data);
-    }
-    if (rc == 0)
-        rc = grub_local(out);
-    template_buf_free(&append);
-    return rc < 0 ? oom(err, errlen) : 0;
+    return render_host(&grub_dialect, srv, h, out, err, errlen);
 }
 
 int bootcfg_grub_menu(const struct bootcfg_server *srv, const struct profile_set *ps, struct template_buf *out,
                       char *err, size_t errlen)
 {
-    int rc = header(out, "#", NULL);
-    if (rc == 0)
-        rc = template_buf_printf(out, "set timeout=%u\nset default=local\n", srv->timeout_s * 5);
-    if (rc < 0)
-        return oom(err, errlen);
-    for (size_t i = 0; i < profile_set_count(ps); i++) {
-        const struct profile *p = profile_set_at(ps, i);
-        struct template_buf append = { 0 };
-        rc = render_append(srv, NULL, p, &append, err, errlen);
-        if (rc < 0)
-            return rc;
-        rc = grub_entry(out, p->name, p, p->label, append.data);
-        template_buf_free(&append);
-        if (rc < 0)
-            return oom(err, errlen);
-    }
-    return grub_local(out) < 0 ? oom(err, errlen) : 0;
+    return render_menu(&grub_dialect, srv, ps, out, err, errlen);
 }
 
 /* ---- iPXE --------------------------------------------------------------------------- */
