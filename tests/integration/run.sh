@@ -14,8 +14,10 @@ for s in $suites; do
   [ -n "$backends" ] || backends="uring"
   for b in $backends; do
     echo "== $s ($b)"
+    t0=$SECONDS
     out=$(BACKEND=$b timeout 600 bash "$s" 2>&1); rc=$?
     echo "$out"
+    echo "   ($s on $b: $((SECONDS - t0)) s)"
     line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n1)
     if [ -n "$line" ]; then
       p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
