@@ -323,10 +323,26 @@ static int grub_entry(struct template_buf *out, const char *id, const struct pro
     return rc ? rc : template_buf_puts(out, "}\n");
 }
 
+/* Local boot from GRUB on UEFI: a plain `exit` returns success to the firmware, and
+ * OVMF (as the UEFI spec allows) then opens its boot menu instead of trying the disk
+ * (found by tests/e2e case 5).  So look for the installed system's loader on any ESP
+ * and chain to it; only when none is found fall back to exit. */
+#define GRUB_LOCAL_LOADERS                                                                                    \
+    "/EFI/debian/shimx64.efi /EFI/ubuntu/shimx64.efi /EFI/redhat/shimx64.efi /EFI/centos/shimx64.efi "      \
+    "/EFI/rocky/shimx64.efi /EFI/almalinux/shimx64.efi /EFI/BOOT/BOOTX64.EFI"
+
 static int grub_local(struct template_buf *out)
 {
-    /* exit hands control back to the firmware, which tries the next boot entry (the disk) */
-    return template_buf_puts(out, "menuentry 'Boot from local disk' --id local {\n    exit\n}\n");
+    return template_buf_puts(out, "menuentry 'Boot from local disk' --id local {\n"
+                                  "    insmod part_gpt\n"
+                                  "    insmod part_msdos\n"
+                                  "    insmod fat\n"
+                                  "    insmod chain\n"
+                                  "    for f in " GRUB_LOCAL_LOADERS "; do\n"
+                                  "        if search --no-floppy --set=root --file $f; then chainloader $f; boot; fi\n"
+                                  "    done\n"
+                                  "    exit\n"
+                                  "}\n");
 }
 
 static int grub_host_head(const struct bootcfg_server *srv, const struct bootcfg_host *h, struct template_buf *out)

@@ -217,6 +217,15 @@ Test(bootcfg, grub_host_and_menu)
                         "    initrd /debian-installer/amd64/initrd.gz\n"
                         "}\n"
                         "menuentry 'Boot from local disk' --id local {\n"
+                        "    insmod part_gpt\n"
+                        "    insmod part_msdos\n"
+                        "    insmod fat\n"
+                        "    insmod chain\n"
+                        "    for f in /EFI/debian/shimx64.efi /EFI/ubuntu/shimx64.efi /EFI/redhat/shimx64.efi "
+                        "/EFI/centos/shimx64.efi /EFI/rocky/shimx64.efi /EFI/almalinux/shimx64.efi "
+                        "/EFI/BOOT/BOOTX64.EFI; do\n"
+                        "        if search --no-floppy --set=root --file $f; then chainloader $f; boot; fi\n"
+                        "    done\n"
                         "    exit\n"
                         "}\n");
     free(s);
