@@ -94,6 +94,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(UNIT_BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@BOOTSTORM=$(abspath $(BOOTSTORM)) bash tests/e2e/run.sh --quick
 
 asan:
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=asan all $(UNIT_SRC:%.c=build/asan/%)

@@ -59,6 +59,9 @@ void dhcp_policy_config_from_options(struct dhcp_policy_config *c, const struct 
     c->http_port = o->http_port;
     c->known_only = o->known_only;
     c->proxy = o->proxy_dhcp;
+    /* --dhcp-offer-hold / --dhcp-decline-hold, milliseconds rounded up to seconds */
+    c->offer_hold_s = (uint32_t)(((uint64_t)o->dhcp_offer_hold_ms + 999) / 1000);
+    c->decline_hold_s = (uint32_t)(((uint64_t)o->dhcp_decline_hold_ms + 999) / 1000);
 }
 
 static const char *const why_names[DHCP_WHY_COUNT] = {

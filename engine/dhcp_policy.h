@@ -51,8 +51,8 @@
 #include "proto/dhcp.h"
 
 #define DHCP_POLICY_MAX_CANDIDATES 4
-#define DHCP_POLICY_OFFER_HOLD_S 60      /* an OFFERed address is held this long */
-#define DHCP_POLICY_DECLINE_HOLD_S 3600  /* a DECLINEd address stays out this long */
+#define DHCP_POLICY_OFFER_HOLD_S 60      /* an OFFERed address is held this long (--dhcp-offer-hold) */
+#define DHCP_POLICY_DECLINE_HOLD_S 3600  /* a DECLINEd address stays out this long (--dhcp-decline-hold) */
 #define DHCP_POLICY_BOOT_MAX 256         /* longest boot file / URL after expansion, NUL included */
 
 /* The configuration the decisions read.  Strings and the subnet array are
@@ -66,8 +66,8 @@ struct dhcp_policy_config {
     uint16_t http_port;
     bool known_only;
     bool proxy;
-    uint32_t offer_hold_s;    /* 0: DHCP_POLICY_OFFER_HOLD_S */
-    uint32_t decline_hold_s;  /* 0: DHCP_POLICY_DECLINE_HOLD_S */
+    uint32_t offer_hold_s;    /* --dhcp-offer-hold; 0: DHCP_POLICY_OFFER_HOLD_S */
+    uint32_t decline_hold_s;  /* --dhcp-decline-hold; 0: DHCP_POLICY_DECLINE_HOLD_S */
     /* A machine's own boot file (its profile's loader_bios / loader_efi64, engine/rollout):
      * true with out filled when it has one, for BIOS (efi64 false) or x64 UEFI clients;
      * NULL: only --boot-bios / --boot-efi64.  Called on worker threads: must not block. */

@@ -6,7 +6,18 @@
  *   (addr_pool, atomic) and commit the lease (lease_store: table + journal
  *   record, compare-and-set on the snapshot, retried when another thread
  *   changed the lease meanwhile) → reply built and queued → idle hook: store
- *   sync if an ACK waits, sendmmsg. */
+ *   sync if an ACK waits, sendmmsg.
+ *
+ * Durability of ACKs (README, --fsync-interval-ms): no worker ever waits for
+ * the disk; the store's syncer thread does every fdatasync.
+ *   N > 0: the idle hook write()s the turn's records (kill -9 loses no ACKed
+ *          lease), then sends; the syncer fdatasyncs at most every N ms.
+ *   0:     the idle hook sends OFFERs, NAKs and the rest at once and holds the
+ *          ACKs, tagged with the journal sequence of the turn's commits, asks
+ *          the syncer for that sequence, and goes on serving (TFTP, HTTP, more
+ *          DHCP).  The syncer wakes the loop after each write + fdatasync; the
+ *          idle hook then sends the held ACKs whose records are durable.  Their
+ *          log lines are written when they are sent, not before. */
 #include "engine/dhcp_service.h"
 #include "engine/addr_pool.h"
 #include "engine/dhcp_policy.h"
@@ -38,6 +49,9 @@
 
 #define REPLY_MAX 1472         /* 1500-byte MTU less IP and UDP headers */
 #define QUEUE_MAX 256          /* replies held per worker per turn */
+#define HELD_MAX 1024          /* ACKs waiting for their fdatasync (--fsync-interval-ms 0); when
+                                  full, the worker waits for the disk rather than drop them */
+#define HELD_WAIT_MAX_MS 5000  /* at shutdown: how long held ACKs may wait for the disk */
 #define SEND_BATCH 64          /* datagrams per sendmmsg */
 #define ALLOC_TRIES 8          /* pool allocations tried for one OFFER */
 #define DECIDE_TRIES 4         /* decisions retried when the lease changed under us */
@@ -79,6 +93,7 @@ struct dhcp_shared {
     _Atomic(struct stage_hook *) hook;
     atomic_uint_fast64_t st[DHCP_STAT_COUNT];
     uint64_t loaded;
+    uint64_t load_ms;         /* how long the journal replay took */
     /* reservations currently marked static in the pools, sorted */
     pthread_mutex_t statics_mu;
     uint32_t *statics;
@@ -87,6 +102,12 @@ struct dhcp_shared {
     pthread_mutex_t once_mu;
     uint64_t *once;
     size_t once_n;
+    /* ACKs wait for durability (--fsync-interval-ms 0) and the syncer wakes
+     * the workers that hold some: the services, registered */
+    bool hold_acks;
+    pthread_mutex_t svc_mu;
+    struct dhcp_service **svcs;
+    size_t nsvcs, svcs_cap;
     /* maintenance thread */
     pthread_t maint;
     bool maint_running;
@@ -193,6 +214,8 @@ static void apply_statics(struct dhcp_shared *s, const struct inventory *inv)
 
 /* ---- maintenance thread ---------------------------------------------------------- */
 
+static void durable_notify(void *arg);
+
 static void *maint_main(void *arg)
 {
     struct dhcp_shared *s = arg;
@@ -246,6 +269,7 @@ int dhcp_shared_create(const struct options *o, struct inventory_holder *inv, st
     pthread_mutex_init(&s->once_mu, NULL);
     pthread_mutex_init(&s->maint_mu, NULL);
     pthread_cond_init(&s->maint_cv, NULL);
+    pthread_mutex_init(&s->svc_mu, NULL);
     s->once = calloc(ONCE_MAX, sizeof *s->once);
     int rc = -ENOMEM;
     size_t expected = 0;
@@ -289,7 +313,12 @@ int dhcp_shared_create(const struct options *o, struct inventory_holder *inv, st
             goto fail;
         }
         struct lease_store_load_report rep;
-        if ((rc = lease_store_load(s->store, &rep)) != LEASE_STORE_OK) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = lease_store_load(s->store, &rep);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        s->load_ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        if (rc != LEASE_STORE_OK) {
             snprintf(err, errlen, "dhcp: %s/%s: %s%s%s", o->state_dir, LEASE_JOURNAL_FILE, strerror(-rc),
                      rep.message[0] ? ": " : "", rep.message);
             goto fail;
@@ -313,6 +342,11 @@ int dhcp_shared_create(const struct options *o, struct inventory_holder *inv, st
             goto fail;
         }
         s->maint_running = true;
+        if ((rc = lease_store_start_syncer(s->store, durable_notify, s)) != LEASE_STORE_OK) {
+            snprintf(err, errlen, "dhcp: journal syncer thread: %s", strerror(-rc));
+            goto fail;
+        }
+        s->hold_acks = o->fsync_interval_ms == 0;
     }
     *out = s;
     return 0;
@@ -353,6 +387,8 @@ void dhcp_shared_destroy(struct dhcp_shared *s)
     pthread_mutex_destroy(&s->once_mu);
     pthread_mutex_destroy(&s->maint_mu);
     pthread_cond_destroy(&s->maint_cv);
+    pthread_mutex_destroy(&s->svc_mu);
+    free(s->svcs);
     free(s);
 }
 
@@ -414,9 +450,9 @@ void dhcp_shared_describe(const struct dhcp_shared *s, char *out, size_t len)
         snprintf(out, len, "proxy dhcp on :%u and :%u%s%s", o->dhcp_port, DHCP_PXE_PORT,
                  o->interface ? " dev " : "", o->interface ? o->interface : "");
     else
-        snprintf(out, len, "dhcp on :%u%s%s (%zu subnet%s, %llu leases loaded)", o->dhcp_port,
+        snprintf(out, len, "dhcp on :%u%s%s (%zu subnet%s, %llu leases loaded in %.3f s)", o->dhcp_port,
                  o->interface ? " dev " : "", o->interface ? o->interface : "", o->subnets.count,
-                 o->subnets.count == 1 ? "" : "s", (unsigned long long)s->loaded);
+                 o->subnets.count == 1 ? "" : "s", (unsigned long long)s->loaded, (double)s->load_ms / 1000);
 }
 
 /* ---- the worker's service ------------------------------------------------------------ */
@@ -433,6 +469,7 @@ struct out {
     int ifindex;           /* IP_PKTINFO: send on this interface (0: by route) */
     uint32_t src_be;       /* IP_PKTINFO: source address (0: by route) */
     bool needs_sync;       /* an ACK: only after the store sync */
+    uint64_t seq;          /* held ACK: the journal sequence that must be durable first */
     int8_t stage;          /* enum dhcp_stage, -1 none */
     enum dhcp_stat counter;
     uint8_t hlen;
@@ -440,6 +477,7 @@ struct out {
     uint32_t ip;
     size_t len;
     uint8_t buf[REPLY_MAX];
+    char line[512];        /* held ACK: its log line, written once it is sent ("" none) */
 };
 
 struct dsock {
@@ -465,6 +503,10 @@ struct dhcp_service {
     size_t nq;
     bool acks_waiting;
     bool journal_dirty;     /* committed something this turn */
+    uint64_t turn_seq;      /* newest journal sequence this worker committed */
+    struct out *held;       /* ACKs waiting for durable_seq >= their seq (hold_acks), in seq order */
+    size_t nheld;
+    atomic_bool waiting;    /* held ACKs: the syncer's notify wakes this loop */
     struct io_timer sync_timer;
     struct dhcp_msg msg;
     char *log;
@@ -623,6 +665,7 @@ static int open_sock(struct dhcp_service *s, struct dsock *k, uint16_t port, boo
     const struct options *o = s->sh->o;
     struct sock_udp_opts so = {
         .reuseport = true, .broadcast = true, .pktinfo = true, .ifname = o->interface, .rcvbuf = 4 << 20,
+        .sndbuf = 4 << 20, /* held ACKs leave in bursts once their fdatasync is done */
     };
     /* always the wildcard address: broadcasts reach no socket bound to a unicast one */
     int fd = sock_udp_bind(0, port, &so, err, errlen);
@@ -742,6 +785,8 @@ static void queue_reply(struct dhcp_service *s, struct req_ctx *x, const struct 
     o->hlen = req->hlen;
     memcpy(o->chaddr, req->chaddr, DHCP_CHADDR_LEN);
     o->ip = d->action == DHCP_POLICY_NAK ? 0 : ip;
+    o->seq = 0;
+    o->line[0] = 0;
     s->acks_waiting |= o->needs_sync;
     s->nq++;
     if (!s->cfg.quiet) {
@@ -753,11 +798,19 @@ static void queue_reply(struct dhcp_service *s, struct req_ctx *x, const struct 
         boot.file[0] = 0;
         if (d->action != DHCP_POLICY_NAK)
             dhcp_policy_boot(&s->sh->cfg, req, in->host, d->server_id, ip, &boot);
-        logf_line(s, "dhcp %s %s via %s %s -> %s %s to %s%s%s%s\n", dhcp_msg_type_name(req->msg_type), x->hw,
-                  x->ifname ? x->ifname : "?", sid, dhcp_policy_action_name(d->action),
-                  ip && (d->action == DHCP_POLICY_OFFER || d->action == DHCP_POLICY_ACK) ? a : "-", to,
-                  boot.file[0] ? " file " : "", boot.file,
-                  d->action == DHCP_POLICY_NAK ? dhcp_policy_why_name(d->why) : "");
+        char *line = o->line; /* an ACK that may be held: logged when it leaves */
+        int n = snprintf(line, sizeof o->line, "dhcp %s %s via %s %s -> %s %s to %s%s%s%s\n",
+                         dhcp_msg_type_name(req->msg_type), x->hw, x->ifname ? x->ifname : "?", sid,
+                         dhcp_policy_action_name(d->action),
+                         ip && (d->action == DHCP_POLICY_OFFER || d->action == DHCP_POLICY_ACK) ? a : "-", to,
+                         boot.file[0] ? " file " : "", boot.file,
+                         d->action == DHCP_POLICY_NAK ? dhcp_policy_why_name(d->why) : "");
+        if (n >= (int)sizeof o->line) /* cut: still one line */
+            line[sizeof o->line - 2] = '\n';
+        if (!(o->needs_sync && s->sh->hold_acks)) {
+            logf_line(s, "%s", line);
+            line[0] = 0;
+        }
     }
 }
 
@@ -773,27 +826,9 @@ static void on_sync_timer(struct io_timer *t)
         io_timer_arm(s->loop, &s->sync_timer, (uint64_t)d);
 }
 
-static void send_queue(struct dhcp_service *s)
+/* Sends outs[0..n_out) (ACKs only if acks_ok) with sendmmsg, per socket. */
+static void send_outs(struct dhcp_service *s, struct out *outs, size_t n_out, bool acks_ok)
 {
-    if (!s->nq)
-        return;
-    bool acks_ok = true;
-    if (s->acks_waiting && s->sh->store) {
-        /* the durability barrier: every ACK below is for a lease committed
-         * before this call, so after it the lease is in the journal file */
-        int rc = lease_store_sync(s->sh->store);
-        if (rc < 0) {
-            acks_ok = false;
-            if (first_time(s->sh, 7ull << 56))
-                fprintf(stderr, "bootstorm: dhcp: journal sync failed: %s; ACKs are not sent (logged once)\n",
-                        strerror(-rc));
-        }
-        int d = lease_store_sync_delay_ms(s->sh->store);
-        if (d > 0) { /* the fsync the interval postponed happens within d ms even if we fall quiet */
-            io_timer_cancel(s->loop, &s->sync_timer);
-            io_timer_arm(s->loop, &s->sync_timer, (uint64_t)d);
-        }
-    }
     struct mmsghdr mm[SEND_BATCH];
     struct iovec iov[SEND_BATCH];
     union {
@@ -804,10 +839,10 @@ static void send_queue(struct dhcp_service *s)
     for (int sk = 0; sk < s->nsocks; sk++) {
         int fd = s->socks[sk].fd;
         size_t i = 0;
-        while (i < s->nq) {
+        while (i < n_out) {
             int n = 0;
-            for (; i < s->nq && n < SEND_BATCH; i++) {
-                struct out *o = &s->q[i];
+            for (; i < n_out && n < SEND_BATCH; i++) {
+                struct out *o = &outs[i];
                 if (o->fd != fd)
                     continue;
                 if (o->needs_sync && !acks_ok) {
@@ -850,6 +885,8 @@ static void send_queue(struct dhcp_service *s)
                     struct out *o = idx[j];
                     st_add(s->sh, DHCP_STAT_SENT, 1);
                     st_add(s->sh, o->counter, 1);
+                    if (o->line[0])
+                        logf_line(s, "%s", o->line);
                     if (o->stage >= 0)
                         stage(s->sh, (enum dhcp_stage)o->stage, o->chaddr, o->hlen, o->ip);
                 }
@@ -857,8 +894,133 @@ static void send_queue(struct dhcp_service *s)
             }
         }
     }
+}
+
+static void drop_acks(struct dhcp_service *s, struct out *outs, size_t n, int rc)
+{
+    size_t dropped = 0;
+    for (size_t i = 0; i < n; i++)
+        dropped += outs[i].needs_sync;
+    st_add(s->sh, DHCP_STAT_SYNC_FAILED, dropped);
+    if (dropped && first_time(s->sh, 7ull << 56))
+        fprintf(stderr, "bootstorm: dhcp: journal sync failed: %s; ACKs are not sent (logged once)\n",
+                strerror(-rc));
+}
+
+/* Sends the held ACKs whose records are durable.  wait_ms > 0: first waits up
+ * to that long for all of them (a full hold queue, or shutdown). */
+static void release_held(struct dhcp_service *s, uint64_t wait_ms)
+{
+    if (!s->nheld)
+        return;
+    struct lease_store *st = s->sh->store;
+    uint64_t last = s->held[s->nheld - 1].seq;
+    int rc = 0;
+    for (uint64_t waited = 0; wait_ms && lease_store_durable_seq(st) < last && waited < wait_ms * 10; waited++) {
+        if ((rc = lease_store_sync_to(st, last)) < 0)
+            break;
+        usleep(100); /* the syncer's fdatasync; nothing else of this worker can run meanwhile */
+    }
+    uint64_t d = lease_store_durable_seq(st);
+    size_t k = 0;
+    while (k < s->nheld && s->held[k].seq <= d)
+        k++;
+    if (k) {
+        send_outs(s, s->held, k, true);
+        memmove(s->held, s->held + k, (s->nheld - k) * sizeof *s->held);
+        s->nheld -= k;
+    }
+    if (s->nheld && (rc < 0 || (rc = lease_store_sync_to(st, s->held[s->nheld - 1].seq)) < 0)) {
+        drop_acks(s, s->held, s->nheld, rc); /* the journal is broken: they never will be durable */
+        s->nheld = 0;
+    }
+    if (s->nheld && wait_ms) { /* the disk did not answer in time (shutdown) */
+        drop_acks(s, s->held, s->nheld, -ETIMEDOUT);
+        s->nheld = 0;
+    }
+    atomic_store(&s->waiting, s->nheld > 0);
+}
+
+/* --fsync-interval-ms 0: the queue's ACKs move to the held list, tagged with
+ * the newest sequence this worker committed (every ACK commits its lease, so
+ * its record is at or before it), and the syncer is asked for it. */
+static void hold_acks(struct dhcp_service *s)
+{
+    uint64_t tag = s->turn_seq;
+    int rc = lease_store_sync_to(s->sh->store, tag);
+    if (rc < 0) {
+        drop_acks(s, s->q, s->nq, rc);
+        size_t k = 0;
+        for (size_t i = 0; i < s->nq; i++)
+            if (!s->q[i].needs_sync && k++ != i)
+                s->q[k - 1] = s->q[i];
+        s->nq = k;
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < s->nq; i++) {
+        if (!s->q[i].needs_sync) {
+            if (k != i)
+                s->q[k] = s->q[i];
+            k++;
+            continue;
+        }
+        if (s->nheld == HELD_MAX)
+            release_held(s, HELD_WAIT_MAX_MS);
+        if (s->nheld == HELD_MAX) { /* still full: the disk hangs; the client will ask again */
+            drop_acks(s, &s->q[i], 1, -ETIMEDOUT);
+            continue;
+        }
+        s->held[s->nheld] = s->q[i];
+        s->held[s->nheld++].seq = tag;
+    }
+    s->nq = k;
+    /* under svc_mu: either durable_notify sees waiting, or its durable_seq
+     * (stored before it took svc_mu) is seen by the check below */
+    pthread_mutex_lock(&s->sh->svc_mu);
+    atomic_store(&s->waiting, true);
+    pthread_mutex_unlock(&s->sh->svc_mu);
+    release_held(s, 0); /* durable already (another worker's fdatasync covered it)? */
+}
+
+static void send_queue(struct dhcp_service *s)
+{
+    if (!s->nq)
+        return;
+    bool acks_ok = true;
+    if (s->acks_waiting && s->sh->store && s->sh->hold_acks) {
+        hold_acks(s);
+    } else if (s->acks_waiting && s->sh->store) {
+        /* the write barrier: every ACK below is for a lease committed before
+         * this call, so after it the lease is in the journal file (kill -9
+         * safe); the syncer thread does the fdatasync within the interval */
+        int rc = lease_store_sync(s->sh->store);
+        if (rc < 0) {
+            acks_ok = false; /* send_outs counts them */
+            if (first_time(s->sh, 7ull << 56))
+                fprintf(stderr, "bootstorm: dhcp: journal sync failed: %s; ACKs are not sent (logged once)\n",
+                        strerror(-rc));
+        }
+        int d = lease_store_sync_delay_ms(s->sh->store);
+        if (d > 0) { /* no syncer: the fsync the interval postponed happens within d ms even if we fall quiet */
+            io_timer_cancel(s->loop, &s->sync_timer);
+            io_timer_arm(s->loop, &s->sync_timer, (uint64_t)d);
+        }
+    }
+    send_outs(s, s->q, s->nq, acks_ok);
     s->nq = 0;
     s->acks_waiting = false;
+}
+
+/* The syncer's notify (its thread): wake the loops that hold ACKs. */
+static void durable_notify(void *arg)
+{
+    struct dhcp_shared *sh = arg;
+    pthread_mutex_lock(&sh->svc_mu); /* durable_seq was stored before: see hold_acks */
+    for (size_t i = 0; i < sh->nsvcs; i++)
+        if (atomic_load(&sh->svcs[i]->waiting))
+            io_loop_wake(sh->svcs[i]->loop);
+    pthread_mutex_unlock(&sh->svc_mu);
 }
 
 /* -- addresses and leases -- */
@@ -907,9 +1069,12 @@ static enum obtain_result obtain(struct dhcp_service *s, const struct dhcp_polic
         }
         struct lease l;
         dhcp_policy_make_lease(&sh->cfg, in, d, c, state, &l);
-        int rc = lease_store_commit(sh->store, &l, cur, NULL);
+        uint64_t seq = 0;
+        int rc = lease_store_commit(sh->store, &l, cur, &seq);
         if (rc == LEASE_STORE_OK) {
             s->journal_dirty = true;
+            if (seq > s->turn_seq)
+                s->turn_seq = seq;
             *ip = c;
             return OBTAIN_OK;
         }
@@ -941,7 +1106,8 @@ static enum obtain_result change_state(struct dhcp_service *s, const struct dhcp
     dhcp_policy_make_lease(&s->sh->cfg, in, d, in->lease->ip, state, &l);
     l.subnet = in->lease->subnet;
     l.flags = in->lease->flags;
-    int rc = lease_store_commit(s->sh->store, &l, in->lease, NULL);
+    uint64_t seq = 0;
+    int rc = lease_store_commit(s->sh->store, &l, in->lease, &seq);
     if (rc == LEASE_TABLE_ECHANGED || rc == LEASE_TABLE_ENOENT)
         return OBTAIN_RETRY;
     if (rc != LEASE_STORE_OK) {
@@ -949,6 +1115,8 @@ static enum obtain_result change_state(struct dhcp_service *s, const struct dhcp
         return OBTAIN_STORE;
     }
     s->journal_dirty = true;
+    if (seq > s->turn_seq)
+        s->turn_seq = seq;
     return OBTAIN_OK;
 }
 
@@ -1135,6 +1303,27 @@ int dhcp_service_start(struct dhcp_service **out, struct io_loop *loop, const st
     int rc = open_sock(s, &s->socks[0], o->dhcp_port, false, err, errlen);
     if (rc == 0 && o->proxy_dhcp)
         rc = open_sock(s, &s->socks[1], DHCP_PXE_PORT, true, err, errlen);
+    if (rc == 0 && s->sh->hold_acks && !(s->held = malloc(HELD_MAX * sizeof *s->held))) {
+        snprintf(err, errlen, "dhcp: out of memory");
+        rc = -ENOMEM;
+    }
+    if (rc == 0) { /* the syncer's notify finds this loop */
+        struct dhcp_shared *sh = s->sh;
+        pthread_mutex_lock(&sh->svc_mu);
+        if (sh->nsvcs == sh->svcs_cap) {
+            size_t cap = sh->svcs_cap ? 2 * sh->svcs_cap : 8;
+            struct dhcp_service **v = realloc(sh->svcs, cap * sizeof *v);
+            if (v) {
+                sh->svcs = v;
+                sh->svcs_cap = cap;
+            }
+        }
+        if (sh->nsvcs < sh->svcs_cap)
+            sh->svcs[sh->nsvcs++] = s;
+        else
+            rc = -ENOMEM, snprintf(err, errlen, "dhcp: out of memory");
+        pthread_mutex_unlock(&sh->svc_mu);
+    }
     if (rc < 0) {
         dhcp_service_free(s);
         return rc;
@@ -1155,12 +1344,15 @@ void dhcp_service_flush(struct dhcp_service *s)
     }
     if (s->nq)
         send_queue(s);
-    else if (s->journal_dirty && s->sh->store && !io_timer_armed(&s->sync_timer)) {
+    else if (s->journal_dirty && s->sh->store && lease_store_sync_delay_ms(s->sh->store) >= 0 &&
+             !io_timer_armed(&s->sync_timer)) {
         /* only OFFERs, releases, declines this turn: nobody waits on them; the
          * next ACK's sync or this timer writes them */
         io_timer_arm(s->loop, &s->sync_timer, MAINT_TICK_MS);
     }
     s->journal_dirty = false;
+    if (s->nheld)
+        release_held(s, 0);
     flush_log(s);
 }
 
@@ -1168,7 +1360,15 @@ void dhcp_service_free(struct dhcp_service *s)
 {
     if (!s)
         return;
+    pthread_mutex_lock(&s->sh->svc_mu); /* the syncer no longer wakes this loop */
+    for (size_t i = 0; i < s->sh->nsvcs; i++)
+        if (s->sh->svcs[i] == s) {
+            s->sh->svcs[i] = s->sh->svcs[--s->sh->nsvcs];
+            break;
+        }
+    pthread_mutex_unlock(&s->sh->svc_mu);
     send_queue(s);
+    release_held(s, HELD_WAIT_MAX_MS);
     flush_log(s);
     io_timer_cancel(s->loop, &s->sync_timer);
     for (int i = 0; i < s->nsocks; i++) {
@@ -1180,6 +1380,7 @@ void dhcp_service_free(struct dhcp_service *s)
     free(s->ifs);
     free(s->own);
     free(s->q);
+    free(s->held);
     free(s->log);
     free(s);
 }

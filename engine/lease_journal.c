@@ -23,6 +23,9 @@
 #define LJ_LOCK_FILE   "leases.lock"
 #define LJ_MAGIC       "BSLJ"
 #define LJ_SNAP_CHUNK  (1u << 20) /* compaction writes in 1 MiB pieces */
+#define LJ_IDLE_SYNC_MS  250  /* syncer: records nobody waits on (fsync_interval_ms 0), and
+                                 its longest sleep (so appends without a commit are seen) */
+#define LJ_RETRY_MS      100  /* syncer: pause after a failed write before trying again */
 
 /* ---- CRC32C --------------------------------------------------------------- */
 
@@ -267,6 +270,22 @@ struct lease_journal {
     int broken;
 
     pthread_mutex_t compact_lock;
+    /* Taken around a write + fdatasync, with io_lock held only for the write:
+     * appends and writes go on during the fdatasync.  Compaction takes it before
+     * switching fd, so a running fdatasync never sees its fd closed.
+     * Lock order: compact_lock, sync_lock, io_lock, batch_lock. */
+    pthread_mutex_t sync_lock;
+
+    /* the syncer thread (lease_journal_syncer_start) */
+    pthread_mutex_t sy_mu;       /* guards the sy_* fields below */
+    pthread_cond_t sy_cv;        /* CLOCK_MONOTONIC */
+    pthread_t sy_thread;
+    bool sy_running, sy_stop, sy_failed;
+    _Atomic bool sy_on;          /* sy_running, readable without a lock */
+    _Atomic bool sy_idle;        /* waiting with nothing unsynced: a commit must wake it */
+    uint64_t sy_requested;       /* durable_seq asked for by lease_journal_sync_to */
+    void (*sy_notify)(void *arg);
+    void *sy_arg;
 
     _Atomic uint64_t appended_seq, written_seq, durable_seq;
     _Atomic int64_t last_sync_ms;
@@ -567,6 +586,9 @@ static void lj_free(struct lease_journal *j)
     pthread_mutex_destroy(&j->batch_lock);
     pthread_mutex_destroy(&j->io_lock);
     pthread_mutex_destroy(&j->compact_lock);
+    pthread_mutex_destroy(&j->sync_lock);
+    pthread_mutex_destroy(&j->sy_mu);
+    pthread_cond_destroy(&j->sy_cv);
     free(j->batch.data);
     free(j->inflight.data);
     free(j->dir);
@@ -600,6 +622,17 @@ int lease_journal_open(const char *dir, const struct lease_journal_options *opt,
     pthread_mutex_init(&j->batch_lock, NULL);
     pthread_mutex_init(&j->io_lock, NULL);
     pthread_mutex_init(&j->compact_lock, NULL);
+    pthread_mutex_init(&j->sync_lock, NULL);
+    pthread_mutex_init(&j->sy_mu, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&j->sy_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    atomic_init(&j->sy_on, false);
+    atomic_init(&j->sy_idle, false);
     atomic_init(&j->appended_seq, 0);
     atomic_init(&j->written_seq, 0);
     atomic_init(&j->durable_seq, 0);
@@ -673,7 +706,7 @@ int lease_journal_append(struct lease_journal *j, unsigned type, const void *pay
         j->batch.len += total;
         j->batch_records++;
         uint64_t s = ++j->batch_seq;
-        atomic_store_explicit(&j->appended_seq, s, memory_order_release);
+        atomic_store_explicit(&j->appended_seq, s, memory_order_seq_cst); /* seq_cst: lj_syncer_kick */
         atomic_fetch_add_explicit(&j->pending_bytes, total, memory_order_relaxed);
         if (seq)
             *seq = s;
@@ -757,32 +790,66 @@ static int lj_write_pending(struct lease_journal *j)
     return LEASE_JOURNAL_OK;
 }
 
-/* io_lock held. */
-static int lj_sync(struct lease_journal *j)
+/* sync_lock held, io_lock not: write what is queued, then fdatasync with
+ * io_lock released, so that appends and other threads' writes go on while the
+ * disk works (the fd cannot change meanwhile: compaction takes sync_lock). */
+static int lj_write_and_sync(struct lease_journal *j)
 {
+    pthread_mutex_lock(&j->io_lock);
+    int rc = lj_write_pending(j);
     uint64_t w = atomic_load_explicit(&j->written_seq, memory_order_relaxed);
-    if (atomic_load_explicit(&j->durable_seq, memory_order_relaxed) >= w)
-        return LEASE_JOURNAL_OK;
-    if (fdatasync(j->fd) != 0) {
+    int fd = j->fd;
+    bool need = rc == 0 && atomic_load_explicit(&j->durable_seq, memory_order_relaxed) < w;
+    pthread_mutex_unlock(&j->io_lock);
+    if (!need)
+        return rc;
+    int r = fdatasync(fd), e = errno;
+    pthread_mutex_lock(&j->io_lock);
+    if (r != 0) {
         /* After a failed fsync the kernel may have dropped the dirty pages:
          * retrying could report success for data that is gone.  Stop. */
-        j->broken = -errno;
-        return j->broken;
+        if (!j->broken)
+            j->broken = -e;
+        rc = j->broken;
+    } else {
+        j->fsyncs++;
+        atomic_store_explicit(&j->last_sync_ms, lj_now_ms(), memory_order_relaxed);
+        if (atomic_load_explicit(&j->durable_seq, memory_order_relaxed) < w)
+            atomic_store_explicit(&j->durable_seq, w, memory_order_release);
     }
-    j->fsyncs++;
-    atomic_store_explicit(&j->last_sync_ms, lj_now_ms(), memory_order_relaxed);
-    atomic_store_explicit(&j->durable_seq, w, memory_order_release);
-    return LEASE_JOURNAL_OK;
+    pthread_mutex_unlock(&j->io_lock);
+    return rc;
+}
+
+static int lj_sync_now(struct lease_journal *j)
+{
+    pthread_mutex_lock(&j->sync_lock);
+    int rc = lj_write_and_sync(j);
+    pthread_mutex_unlock(&j->sync_lock);
+    return rc;
+}
+
+/* Wakes the syncer if it sleeps with nothing to do.  The caller appended
+ * before (appended_seq, stored seq_cst); the syncer stores sy_idle, then loads
+ * appended_seq, both seq_cst: one of the two always sees the other (Dekker).
+ * The exchange lets only the first of several committers signal. */
+static void lj_syncer_kick(struct lease_journal *j)
+{
+    if (!atomic_exchange_explicit(&j->sy_idle, false, memory_order_seq_cst))
+        return;
+    pthread_mutex_lock(&j->sy_mu);
+    pthread_cond_signal(&j->sy_cv);
+    pthread_mutex_unlock(&j->sy_mu);
 }
 
 int lease_journal_flush(struct lease_journal *j, bool do_fsync)
 {
     if (!j)
         return LEASE_JOURNAL_EINVAL;
+    if (do_fsync)
+        return lj_sync_now(j);
     pthread_mutex_lock(&j->io_lock);
     int rc = lj_write_pending(j);
-    if (rc == 0 && do_fsync)
-        rc = lj_sync(j);
     pthread_mutex_unlock(&j->io_lock);
     return rc;
 }
@@ -791,21 +858,146 @@ int lease_journal_commit(struct lease_journal *j)
 {
     if (!j)
         return LEASE_JOURNAL_EINVAL;
+    if (atomic_load_explicit(&j->sy_on, memory_order_acquire)) {
+        /* the syncer does the fdatasync: write, and make sure it knows */
+        int rc = lease_journal_flush(j, false);
+        if (rc == 0 && j->opt.fsync_interval_ms == 0)
+            rc = lease_journal_sync_to(j, atomic_load_explicit(&j->written_seq, memory_order_acquire));
+        else
+            lj_syncer_kick(j);
+        return rc;
+    }
+    if (j->opt.fsync_interval_ms == 0 ||
+        lj_now_ms() - atomic_load_explicit(&j->last_sync_ms, memory_order_relaxed) >=
+            (int64_t)j->opt.fsync_interval_ms)
+        return lj_sync_now(j);
+    return lease_journal_flush(j, false);
+}
+
+int lease_journal_error(struct lease_journal *j)
+{
+    if (!j)
+        return LEASE_JOURNAL_EINVAL;
     pthread_mutex_lock(&j->io_lock);
-    int rc = lj_write_pending(j);
-    if (rc == 0 &&
-        (j->opt.fsync_interval_ms == 0 ||
-         lj_now_ms() - atomic_load_explicit(&j->last_sync_ms, memory_order_relaxed) >=
-             (int64_t)j->opt.fsync_interval_ms))
-        rc = lj_sync(j);
+    int rc = j->broken;
     pthread_mutex_unlock(&j->io_lock);
     return rc;
+}
+
+int lease_journal_sync_to(struct lease_journal *j, uint64_t seq)
+{
+    if (!j)
+        return LEASE_JOURNAL_EINVAL;
+    if (atomic_load_explicit(&j->durable_seq, memory_order_acquire) >= seq)
+        return LEASE_JOURNAL_OK;
+    if (!atomic_load_explicit(&j->sy_on, memory_order_acquire))
+        return lj_sync_now(j);
+    pthread_mutex_lock(&j->sy_mu);
+    bool failed = j->sy_failed;
+    if (seq > j->sy_requested) {
+        j->sy_requested = seq;
+        pthread_cond_signal(&j->sy_cv);
+    }
+    pthread_mutex_unlock(&j->sy_mu);
+    return failed ? lease_journal_error(j) : LEASE_JOURNAL_OK;
+}
+
+/* The syncer: one write + fdatasync at a time, whenever a sync_to() asks for
+ * more than is durable, or records have waited fsync_interval_ms (0: asked
+ * for, or LJ_IDLE_SYNC_MS), then notify. */
+static void *lj_syncer_main(void *arg)
+{
+    struct lease_journal *j = arg;
+    int64_t not_before = 0;
+    pthread_mutex_lock(&j->sy_mu);
+    while (!j->sy_stop) {
+        atomic_store_explicit(&j->sy_idle, true, memory_order_seq_cst); /* then look: lj_syncer_kick */
+        uint64_t a = atomic_load_explicit(&j->appended_seq, memory_order_seq_cst);
+        uint64_t d = atomic_load_explicit(&j->durable_seq, memory_order_relaxed);
+        int64_t now = lj_now_ms(), due = INT64_MAX;
+        if (j->sy_failed)
+            due = INT64_MAX;
+        else if (j->sy_requested > d)
+            due = not_before;
+        else if (a > d) {
+            int64_t iv = j->opt.fsync_interval_ms ? (int64_t)j->opt.fsync_interval_ms : LJ_IDLE_SYNC_MS;
+            due = atomic_load_explicit(&j->last_sync_ms, memory_order_relaxed) + iv;
+            if (due < not_before)
+                due = not_before;
+        }
+        if (due > now) {
+            /* nothing due: sleep until it is, a kick, or LJ_IDLE_SYNC_MS at most */
+            int64_t until = due - now < LJ_IDLE_SYNC_MS ? due : now + LJ_IDLE_SYNC_MS;
+            if (due != INT64_MAX && !j->sy_failed)
+                atomic_store_explicit(&j->sy_idle, false, memory_order_relaxed); /* it will look again in time */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t ns = ts.tv_nsec + (until - now) * 1000000;
+            ts.tv_sec += ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            if (j->sy_failed)
+                pthread_cond_wait(&j->sy_cv, &j->sy_mu);
+            else
+                pthread_cond_timedwait(&j->sy_cv, &j->sy_mu, &ts);
+            continue;
+        }
+        atomic_store_explicit(&j->sy_idle, false, memory_order_relaxed);
+        pthread_mutex_unlock(&j->sy_mu);
+        int rc = lj_sync_now(j);
+        bool sticky = rc != 0 && lease_journal_error(j) != 0;
+        if (j->sy_notify)
+            j->sy_notify(j->sy_arg); /* waiters look at durable_seq, or at the error */
+        pthread_mutex_lock(&j->sy_mu);
+        if (sticky)
+            j->sy_failed = true; /* every later sync fails the same way: stop trying */
+        not_before = rc != 0 ? lj_now_ms() + LJ_RETRY_MS : 0;
+    }
+    pthread_mutex_unlock(&j->sy_mu);
+    return NULL;
+}
+
+int lease_journal_syncer_start(struct lease_journal *j, void (*notify)(void *arg), void *arg)
+{
+    if (!j)
+        return LEASE_JOURNAL_EINVAL;
+    pthread_mutex_lock(&j->sy_mu);
+    int rc = LEASE_JOURNAL_OK;
+    if (j->sy_running) {
+        rc = LEASE_JOURNAL_EINVAL;
+    } else {
+        j->sy_notify = notify;
+        j->sy_arg = arg;
+        j->sy_stop = false;
+        rc = -pthread_create(&j->sy_thread, NULL, lj_syncer_main, j);
+        if (rc == 0) {
+            j->sy_running = true;
+            atomic_store_explicit(&j->sy_on, true, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&j->sy_mu);
+    return rc;
+}
+
+static void lj_syncer_stop(struct lease_journal *j)
+{
+    pthread_mutex_lock(&j->sy_mu);
+    bool running = j->sy_running;
+    j->sy_stop = true;
+    pthread_cond_signal(&j->sy_cv);
+    pthread_mutex_unlock(&j->sy_mu);
+    if (!running)
+        return;
+    pthread_join(j->sy_thread, NULL);
+    j->sy_running = false;
+    atomic_store_explicit(&j->sy_on, false, memory_order_release);
 }
 
 int lease_journal_sync_delay_ms(struct lease_journal *j)
 {
     if (!j)
         return -1;
+    if (atomic_load_explicit(&j->sy_on, memory_order_acquire))
+        return -1; /* the syncer writes and syncs whatever waits, nobody else needs to */
     uint64_t a = atomic_load_explicit(&j->appended_seq, memory_order_acquire);
     uint64_t w = atomic_load_explicit(&j->written_seq, memory_order_acquire);
     uint64_t d = atomic_load_explicit(&j->durable_seq, memory_order_acquire);
@@ -837,6 +1029,7 @@ int lease_journal_close(struct lease_journal *j)
 {
     if (!j)
         return LEASE_JOURNAL_OK;
+    lj_syncer_stop(j);
     int rc = lease_journal_flush(j, true);
     lj_free(j);
     return rc;
@@ -961,7 +1154,9 @@ int lease_journal_compact(struct lease_journal *j, lease_journal_snapshot_fn fn,
 
     /* 3. with appends to the file held off: the records written since off0
      * (replayed after the snapshot they reproduce the newest state), sync,
-     * rename, sync the directory, switch. */
+     * rename, sync the directory, switch (sync_lock: no fdatasync of the old fd
+     * is running when it is closed). */
+    pthread_mutex_lock(&j->sync_lock);
     pthread_mutex_lock(&j->io_lock);
     if ((rc = lj_write_pending(j)) == 0 && (rc = lj_copy_tail(j, &s, off0, j->file_size)) == 0) {
         if (fdatasync(s.fd) != 0)
@@ -984,6 +1179,7 @@ int lease_journal_compact(struct lease_journal *j, lease_journal_snapshot_fn fn,
         }
     }
     pthread_mutex_unlock(&j->io_lock);
+    pthread_mutex_unlock(&j->sync_lock);
 out:
     if (s.fd >= 0) {
         close(s.fd);

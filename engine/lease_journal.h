@@ -52,6 +52,19 @@
  *                          one fdatasync).  The caller arms a timer from
  *                          lease_journal_sync_delay_ms() so that a server that
  *                          falls quiet still syncs within N ms.
+ *   With the syncer running (lease_journal_syncer_start) the fdatasync()s move to
+ *   its thread, and no caller of commit ever waits for the disk:
+ *     commit               write()s what is queued (kill -9 still loses nothing
+ *                          that was acknowledged after it), and leaves the
+ *                          fdatasync to the syncer: at most fsync_interval_ms
+ *                          after the last one (0: at once).
+ *     lease_journal_sync_to(j, seq)
+ *                          asks the syncer for durable_seq >= seq and returns at
+ *                          once; the notify callback runs on the syncer's thread
+ *                          after each write + fdatasync (or its failure).  This
+ *                          is what fsync_interval_ms = 0 acknowledges on.
+ *   The fdatasync itself runs without the lock that writes take, so appends and
+ *   writes of other threads go on while the disk works, with or without syncer.
  *   Every append returns a sequence number (per process, from 1, not stored):
  *   lease_journal_written_seq(j) >= seq  → survives a process crash;
  *   lease_journal_durable_seq(j) >= seq  → survives power loss.
@@ -176,9 +189,21 @@ int lease_journal_append_host_state(struct lease_journal *j, const struct lease_
 int lease_journal_flush(struct lease_journal *j, bool do_fsync);
 /** flush() with the fsync_interval_ms policy; see the contract at the top. */
 int lease_journal_commit(struct lease_journal *j);
-/** When the next commit is needed: -1 nothing queued or unsynced, 0 now, else
- *  milliseconds until the fsync interval runs out. */
+/** When the next commit is needed: -1 nothing queued or unsynced (or the
+ *  syncer runs: it takes care of both), 0 now, else milliseconds until the
+ *  fsync interval runs out. */
 int lease_journal_sync_delay_ms(struct lease_journal *j);
+
+/** Starts the syncer thread (see the contract above); notify (may be NULL) is
+ *  called on it after every write + fdatasync attempt, without any journal
+ *  lock held.  lease_journal_close() stops it.  EINVAL when already running. */
+int lease_journal_syncer_start(struct lease_journal *j, void (*notify)(void *arg), void *arg);
+/** durable_seq >= seq soon: with the syncer, asks it and returns at once;
+ *  without, writes and fdatasyncs here.  Returns the journal's sticky error
+ *  (a failed fdatasync: nothing more will become durable) or OK. */
+int lease_journal_sync_to(struct lease_journal *j, uint64_t seq);
+/** 0, or the sticky error that stops every later flush. */
+int lease_journal_error(struct lease_journal *j);
 
 uint64_t lease_journal_appended_seq(struct lease_journal *j);
 uint64_t lease_journal_written_seq(struct lease_journal *j);

@@ -336,6 +336,18 @@ static int js_sync_delay_ms(struct lease_store *base)
     return lease_journal_sync_delay_ms(js(base)->j);
 }
 
+static int js_start_syncer(struct lease_store *base, void (*notify)(void *arg), void *arg)
+{
+    struct js_store *s = js(base);
+    return s->j ? lease_journal_syncer_start(s->j, notify, arg) : LEASE_STORE_ENOTLOADED;
+}
+
+static int js_sync_to(struct lease_store *base, uint64_t seq)
+{
+    struct js_store *s = js(base);
+    return s->j ? lease_journal_sync_to(s->j, seq) : LEASE_STORE_ENOTLOADED;
+}
+
 static uint64_t js_written_seq(struct lease_store *base)
 {
     return lease_journal_written_seq(js(base)->j);
@@ -399,6 +411,8 @@ static const struct lease_store_ops js_ops = {
     .put_host_state = js_put_host_state,
     .sync = js_sync,
     .sync_delay_ms = js_sync_delay_ms,
+    .start_syncer = js_start_syncer,
+    .sync_to = js_sync_to,
     .written_seq = js_written_seq,
     .durable_seq = js_durable_seq,
     .maintain = js_maintain,

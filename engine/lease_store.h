@@ -18,9 +18,10 @@
  *
  * Acknowledgement rule: a change may be acknowledged (DHCPACK sent) once
  * ops->sync() has returned LEASE_STORE_OK after the change was committed
- * (or written_seq() >= the seq that commit returned).  What survives a process
- * crash and what survives power loss is the journal's contract
- * (lease_journal.h, --fsync-interval-ms).
+ * (or written_seq() >= the seq that commit returned); where power loss must
+ * not lose it either, once durable_seq() >= that seq (sync_to() asks for it).
+ * What survives a process crash and what survives power loss is the
+ * journal's contract (lease_journal.h, --fsync-interval-ms).
  */
 #ifndef BOOTSTORM_ENGINE_LEASE_STORE_H
 #define BOOTSTORM_ENGINE_LEASE_STORE_H
@@ -100,6 +101,12 @@ struct lease_store_ops {
     int (*sync)(struct lease_store *s);
     /** -1: nothing to sync; 0: sync now; N: sync within N ms (arm a timer). */
     int (*sync_delay_ms)(struct lease_store *s);
+    /** Background durability (journal: its syncer thread): after start_syncer,
+     *  sync() never waits for the disk, and sync_to(seq) asks for
+     *  durable_seq() >= seq and returns at once (the sticky error, or OK);
+     *  notify runs on the store's thread after each attempt. */
+    int (*start_syncer)(struct lease_store *s, void (*notify)(void *arg), void *arg);
+    int (*sync_to)(struct lease_store *s, uint64_t seq);
     uint64_t (*written_seq)(struct lease_store *s); /* survives a process crash */
     uint64_t (*durable_seq)(struct lease_store *s); /* survives power loss */
     /** Housekeeping for an idle timer or a background thread: index rehash
@@ -164,6 +171,11 @@ static inline int lease_store_put_host_state(struct lease_store *s, const struct
 }
 static inline int lease_store_sync(struct lease_store *s) { return s->ops->sync(s); }
 static inline int lease_store_sync_delay_ms(struct lease_store *s) { return s->ops->sync_delay_ms(s); }
+static inline int lease_store_start_syncer(struct lease_store *s, void (*notify)(void *arg), void *arg)
+{
+    return s->ops->start_syncer(s, notify, arg);
+}
+static inline int lease_store_sync_to(struct lease_store *s, uint64_t seq) { return s->ops->sync_to(s, seq); }
 static inline uint64_t lease_store_written_seq(struct lease_store *s) { return s->ops->written_seq(s); }
 static inline uint64_t lease_store_durable_seq(struct lease_store *s) { return s->ops->durable_seq(s); }
 static inline int lease_store_maintain(struct lease_store *s) { return s->ops->maintain(s); }

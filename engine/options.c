@@ -165,8 +165,22 @@ static const struct knob knobs[] = {
     { KNOB("dhcp-arp", K_BOOL, dhcp_arp, G_DHCP, C_SERVERS), .def = "no",
       .help = "unicast replies to clients without an address through a manual ARP entry (otherwise "
               "broadcast)" },
+    { KNOB("dhcp-offer-hold", K_DURATION, dhcp_offer_hold_ms, G_DHCP, C_SERVERS), .def = "60", .unit = "s",
+      .min = 1 * SEC, .max = 3600 * SEC,
+      .help = "an OFFERed address is kept for its client this long, waiting for the REQUEST (RFC 2131 "
+              "4.3.1); rounded up to whole seconds" },
+    { KNOB("dhcp-decline-hold", K_DURATION, dhcp_decline_hold_ms, G_DHCP, C_SERVERS), .def = "3600", .unit = "s",
+      .min = 1 * SEC, .max = 7 * 24 * 3600 * SEC,
+      .help = "an address a client DECLINEs (someone else answers ARP for it) stays out of the pool this "
+              "long (RFC 2131 4.3.3); rounded up to whole seconds" },
     { KNOB("ipv6-ra", K_BOOL, ipv6_ra, G_DHCP, C_SERVERS), .def = "no",
-      .help = "send IPv6 router advertisements and answer router solicitations" },
+      .help = "send IPv6 router advertisements on --interface (router lifetime 0, no prefix: nobody routes "
+              "through us) and answer router solicitations; iPXE then stops waiting ~13 s for IPv6 "
+              "autoconfiguration after its DHCP ACK" },
+    { KNOB("ipv6-ra-interval", K_DURATION, ipv6_ra_interval_ms, G_DHCP, C_SERVERS), .def = "30", .unit = "s",
+      .min = 4 * SEC, .max = 1800 * SEC,
+      .help = "unsolicited router advertisements go out about this often (RFC 4861 6.2.1); solicitations "
+              "are answered within 0.5 s" },
 
     /* TFTP */
     { KNOB("tftp-root", K_DIR, tftp_root, G_TFTP, C_SERVERS),

@@ -137,6 +137,9 @@ struct options {
     bool proxy_dhcp;                 /* boot information only, also on 4011 */
     bool dhcp_arp;                   /* unicast replies through a manual ARP entry */
     bool ipv6_ra;                    /* send IPv6 router advertisements */
+    uint32_t ipv6_ra_interval_ms;    /* unsolicited RA period (whole seconds) */
+    uint32_t dhcp_offer_hold_ms;     /* an OFFERed address is held this long (whole seconds) */
+    uint32_t dhcp_decline_hold_ms;   /* a DECLINEd address stays out of the pool this long */
 
     /* TFTP (on when --tftp-root is set: options_tftp_enabled()) */
     char *tftp_root;

@@ -12,6 +12,7 @@
 #include "engine/options.h"
 #include "engine/rollout.h"      /* rollout */
 #include "engine/tftp_service.h" /* tftp */
+#include "engine/ra_service.h"   /* ipv6-ra */
 #include "engine/metrics.h"      /* tracking */
 #include "engine/tracker.h"      /* tracking */
 #include "engine/web.h"          /* tracking */
@@ -229,6 +230,24 @@ int server_run(const struct options *o)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit the mask */
     signal(SIGPIPE, SIG_IGN);
 
+    /* Every worker binds with SO_REUSEPORT: refuse a port another server holds.
+     * First of all, before any state is loaded: a refused server must neither
+     * replay nor touch the state directory (nor spend seconds on a big journal). */
+    {
+        char perr[256];
+        if (sock_probe_port(htonl(o->listen), o->http_port, SOCK_STREAM, perr, sizeof(perr)) < 0 ||
+            (options_tftp_enabled(o) &&
+             sock_probe_port(htonl(o->listen), o->tftp_port, SOCK_DGRAM, perr, sizeof(perr)) < 0) ||
+            /* two DHCP servers with their own lease tables on one network hand out
+             * the same address twice */
+            (options_dhcp_enabled(o) &&
+             (sock_probe_udp_dev(0, o->dhcp_port, o->interface, perr, sizeof(perr)) < 0 ||
+              (o->proxy_dhcp && sock_probe_udp_dev(0, 4011, o->interface, perr, sizeof(perr)) < 0)))) {
+            fprintf(stderr, "bootstorm: %s\n", perr);
+            return 1;
+        }
+    }
+
     /* rollout (issue 5): inventory, profiles, per-host boot files and
      * kickstarts, install-once state; its inventory is the one DHCP and the
      * tracker use, so one reload (SIGHUP, POST /api/reload) updates all */
@@ -275,20 +294,6 @@ int server_run(const struct options *o)
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = o->threads ? o->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
-    { /* every worker binds with SO_REUSEPORT: refuse a port another server holds */
-        char perr[256];
-        if (sock_probe_port(htonl(o->listen), o->http_port, SOCK_STREAM, perr, sizeof(perr)) < 0 ||
-            (options_tftp_enabled(o) &&
-             sock_probe_port(htonl(o->listen), o->tftp_port, SOCK_DGRAM, perr, sizeof(perr)) < 0) ||
-            /* two DHCP servers with their own lease tables on one network hand out
-             * the same address twice */
-            (options_dhcp_enabled(o) &&
-             (sock_probe_udp_dev(0, o->dhcp_port, o->interface, perr, sizeof(perr)) < 0 ||
-              (o->proxy_dhcp && sock_probe_udp_dev(0, 4011, o->interface, perr, sizeof(perr)) < 0)))) {
-            fprintf(stderr, "bootstorm: %s\n", perr);
-            return 1;
-        }
-    }
     /* tracking (issue 6): per-host progress, the API, /metrics and the
      * dashboard.  The tracker uses the DHCP inventory, else loads --hosts. */
     struct inventory_holder *track_inv = NULL;
@@ -354,6 +359,16 @@ int server_run(const struct options *o)
             fprintf(stderr, "bootstorm: %s\n", ws[i].start_err);
             status = 1;
             break;
+        }
+    }
+    struct ra_service *ra = NULL; /* ipv6-ra: ends iPXE's wait for IPv6 autoconfiguration */
+    if (status == 0 && o->ipv6_ra) {
+        char rerr[256];
+        struct ra_service_config rc = {.ifname = o->interface, .interval_s = (o->ipv6_ra_interval_ms + 999) / 1000,
+                                       .log = log_line};
+        if (ra_service_start(&ra, &rc, rerr, sizeof(rerr)) < 0) {
+            fprintf(stderr, "bootstorm: %s\n", rerr);
+            status = 1;
         }
     }
     if (status == 0) {
@@ -425,6 +440,7 @@ int server_run(const struct options *o)
                 io_loop_wake(ws[i].loop);
             }
     }
+    ra_service_stop(ra); /* ipv6-ra */
     for (unsigned i = 0; i < started; i++) {
         pthread_join(ws[i].thread, NULL);
         if (ws[i].start_rc == 0)

@@ -10,8 +10,9 @@ e2e_pkgs="qemu-system-x86 ipxe-qemu pxelinux syslinux-common ovmf debian-install
 set_="${DEPS_SET:-test}"
 case "$set_" in
   build) want="$build_pkgs" ;;
-  test)  want="$build_pkgs $test_pkgs" ;;
-  bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
+  # make test boots one real BIOS VM (tests/e2e/run.sh --quick): it needs the e2e set too
+  test)  want="$build_pkgs $test_pkgs $e2e_pkgs" ;;
+  bench) want="$build_pkgs $test_pkgs $e2e_pkgs $bench_pkgs" ;;
   e2e|all) want="$build_pkgs $test_pkgs $bench_pkgs $e2e_pkgs" ;;
   *) echo "tools/deps.sh: DEPS_SET=$set_ is not one of build, test, bench, e2e, all" >&2; exit 2 ;;
 esac

@@ -6,8 +6,10 @@ writes, flushed per packet:
   OUT       one decoded line per packet: "EPOCH DHCP|TFTP ..." (the wire truth the e2e
             stage checks use: e.g. that the installer's ACK carries option 6)
   OUT.pcap  the same packets for Wireshark
-Kept: every DHCP/BOOTP packet (UDP 67, 68, 4011) and the TFTP packets that are not
-DATA or ACK (RRQ, WRQ, ERROR, OACK): a 41 MB initrd would otherwise fill the disk.
+Kept: every DHCP/BOOTP packet (UDP 67, 68, 4011), the TFTP packets that are not
+DATA or ACK (RRQ, WRQ, ERROR, OACK): a 41 MB initrd would otherwise fill the disk, and
+IPv6 router solicitations and advertisements (ICMPv6 133, 134: the firmware's IPv6
+autoconfiguration wait and bootstorm's --ipv6-ra answers).
 """
 import socket
 import struct
@@ -99,6 +101,22 @@ def decode_tftp(p):
     return "TFTP op=%d (%d bytes)" % (op, len(p))
 
 
+def decode_ndp(frame):
+    """An ICMPv6 RS or RA right after the IPv6 header (NDP uses no extension headers)."""
+    if len(frame) < 14 + 40 + 8 or frame[20] != 58 or frame[54] not in (133, 134):
+        return None
+    src = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+    dst = socket.inet_ntop(socket.AF_INET6, frame[38:54])
+    icmp = frame[54:]
+    if icmp[0] == 133:
+        text = "NDP RS hop=%d" % frame[21]
+    else:
+        if len(icmp) < 16:
+            return None
+        text = "NDP RA hop=%d flags=%02x lifetime=%d" % (frame[21], icmp[5], struct.unpack("!H", icmp[6:8])[0])
+    return src, dst, text
+
+
 def main():
     if len(sys.argv) != 3:
         sys.stderr.write(__doc__)
@@ -113,6 +131,15 @@ def main():
     while True:
         frame, addr = s.recvfrom(65535)
         now = time.time()
+        where = "out" if addr[2] == socket.PACKET_OUTGOING else "in"
+        if frame[12:14] == b"\x86\xdd":
+            ndp = decode_ndp(frame)
+            if ndp:
+                log.write("%.3f %s %s -> %s eth %s -> %s %s\n" % (now, where, ndp[0], ndp[1], mac(frame[6:12]),
+                                                                mac(frame[0:6]), ndp[2]))
+                sec = int(now)
+                pcap.write(struct.pack("<IIII", sec, int((now - sec) * 1e6), len(frame), len(frame)) + frame)
+            continue
         if len(frame) < 42 or frame[12:14] != b"\x08\x00":
             continue
         ihl = (frame[14] & 15) * 4
@@ -131,7 +158,6 @@ def main():
             continue
         if text is None:
             continue
-        where = "out" if addr[2] == socket.PACKET_OUTGOING else "in"
         log.write("%.3f %s %s:%d -> %s:%d eth %s -> %s %s\n" % (now, where, src, sport, dst, dport,
                                                               mac(frame[6:12]), mac(frame[0:6]), text))
         sec = int(now)

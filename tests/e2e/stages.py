@@ -10,8 +10,10 @@ that every required stage happened, in order, with the right bytes and addresses
 
 Flows: bios (iPXE ROM -> pxelinux -> 01-<mac> -> TFTP kernel/initrd), uefi (OVMF PXE ->
 shim -> GRUB -> grub.cfg -> TFTP kernel/initrd), ipxe (iPXE -> HTTP script -> HTTP
-kernel/initrd), local (pxelinux -> the local-boot menu -> the disk's boot sector).
-All but local end with the installer's DHCP (same IP, option 6) and its preseed fetch.
+kernel/initrd), local (pxelinux -> the local-boot menu -> the disk's boot sector),
+uefi-local (OVMF PXE -> shim -> GRUB -> grub.cfg whose default is "exit" -> OVMF goes on
+to the next boot device, the disk).  All but the local ones end with the installer's
+DHCP (same IP, option 6) and its preseed fetch.
 
 --reached: print nothing; exit 0 when the flow's last stage has happened, 1 when not
 yet, 3 when a stage has failed for good (e.g. a TFTP error on the loader).
@@ -33,7 +35,9 @@ TRACKED = {
     "uefi": ["discover", "offered", "acked", "loader", "config", "kernel", "initrd", "installer_dhcp", "kickstart"],
     "ipxe": ["discover", "offered", "acked", "config", "kernel", "initrd", "installer_dhcp", "kickstart"],
     "local": [],
+    "uefi-local": [],
 }
+RA_GAP_MAX = 8  # s from the firmware's ACK to its next request when it hears RAs (~13 s when not)
 ORDER = ["none", "discover", "offered", "acked", "loader", "config", "kernel", "initrd", "installer_dhcp",
          "kickstart", "stage2", "packages", "postinstall", "installed"]
 
@@ -85,6 +89,27 @@ def read_capture(path, mac):
     return evs
 
 
+def read_ndp(path, mac):
+    """The VM's IPv6 router solicitations and the advertisements it could hear (to all
+    nodes, or to its own Ethernet address), from capture.py's NDP lines."""
+    evs = []
+    try:
+        lines = open(path, errors="replace").read().splitlines()
+    except (FileNotFoundError, TypeError):
+        return evs
+    rx = re.compile(r"^(\S+) (in|out) (\S+) -> (\S+) eth (\S+) -> (\S+) NDP (RS|RA) (.*)$")
+    for line in lines:
+        m = rx.match(line)
+        if not m:
+            continue
+        t, _, src, dst, esrc, edst, kind, rest = m.groups()
+        if kind == "RS" and esrc == mac:
+            evs.append(Ev(float(t), "RS", line, {"src": src}))
+        elif kind == "RA" and (edst == mac or dst == "ff02::1"):
+            evs.append(Ev(float(t), "RA", line, {"unicast": edst == mac, "rest": rest}))
+    return evs
+
+
 def tftp_done(ev):
     return "done" in ev.m.group(4).split()
 
@@ -109,6 +134,9 @@ class Checker:
         self.rows, self.fails, self.info = [], [], []
         self.access = read_access(a.access, a.mac, a.ip)
         self.wire = read_capture(a.capture, a.mac)
+        self.ndp = read_ndp(a.capture, a.mac)
+        self.gaps = []
+        self.tftp_start = None  # when the last tftp() row's transfer was asked for
         self.cursor = a.t0
         self.reached_last = False
         self.fatal = False
@@ -193,6 +221,7 @@ class Checker:
             return None
         e = done[0]
         n, ms = tftp_field(e, "bytes"), tftp_field(e, "ms") or 0
+        self.tftp_start = e.t - ms / 1000.0  # the log line is written when the transfer ends
         detail = "TFTP %s %s bytes, blksize %s window %s, %.1f s" % (
             e.m.group(3), n, tftp_field(e, "blksize"), tftp_field(e, "window"), ms / 1000.0)
         if ms > 500 and n:
@@ -238,6 +267,39 @@ class Checker:
         self.row(label, e.t, "bootstorm", detail, ok=ok, required=required)
         return e.t
 
+    def ipv6(self, t_ack, t_next, what):
+        """The firmware's IPv6 autoconfiguration (informational rows) and the gap between
+        its DHCP ACK and its next request: iPXE waits for IPv6 autoconfiguration (RS, up
+        to ~13 s without an RA) before it uses its DHCP answer."""
+        rs = [e for e in self.ndp if e.kind == "RS" and e.t >= self.a.t0]
+        if rs:
+            self.row("firmware IPv6 router solicit", rs[0].t, "wire", "RS from %s, %d sent until the next request"
+                     % (rs[0].m["src"], len([e for e in rs if t_next is None or e.t <= t_next])), required=False)
+            ra = [e for e in self.ndp if e.kind == "RA" and e.t >= rs[0].t]
+            if ra:
+                self.row("router advertisement heard", ra[0].t, "wire", "%s RA (%s), %.2f s after the first RS"
+                         % ("unicast" if ra[0].m["unicast"] else "multicast", ra[0].m["rest"], ra[0].t - rs[0].t),
+                         required=False)
+        if self.a.expect_ra:
+            # bootstorm runs with --ipv6-ra: the firmware must hear an advertisement and
+            # go on at once (a few seconds of TCG slack; without one it waits ~13 s)
+            heard = rs and any(e.kind == "RA" and e.t >= rs[0].t for e in self.ndp)
+            if not rs:
+                self.row("router advertisement heard", None, "wire",
+                         "no router solicitation from the firmware on the wire (capture)", ok=False)
+            elif not heard:
+                self.row("router advertisement heard", None, "wire",
+                         "bootstorm --ipv6-ra sent no advertisement the firmware could hear", ok=False)
+            if t_ack is not None and t_next is not None and t_next - t_ack > RA_GAP_MAX:
+                self.row("firmware goes on after its ACK", t_next, "bootstorm",
+                         "%.1f s after the ACK despite --ipv6-ra (want < %d s)" % (t_next - t_ack, RA_GAP_MAX),
+                         ok=False)
+        if t_ack is not None and t_next is not None:
+            self.gaps.append("firmware DHCP ACK -> %s: %.1f s%s" % (
+                what, t_next - t_ack,
+                " (no router advertisement: iPXE's IPv6 autoconfiguration timed out; --ipv6-ra ends it)"
+                if rs and not any(e.kind == "RA" and e.t >= rs[0].t for e in self.ndp) else ""))
+
     # ---- flows -------------------------------------------------------------------------
     def installer_tail(self, t):
         # where the installer spends its time before it DHCPs (informational)
@@ -251,9 +313,12 @@ class Checker:
     def flow_bios(self):
         a = self.a
         self.serial("firmware: iPXE ROM runs", r"iPXE initialising devices")
-        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(a.loader or "pxelinux.0") + "$") or a.t0
+        t_ack = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(a.loader or "pxelinux.0") + "$")
+        t = t_ack or a.t0
         self.serial("firmware: DHCP done", r"Configuring \(net0 [0-9a-f:]+\)[. ]*ok")
+        self.tftp_start = None
         t = self.tftp("loader", re.escape(a.loader or "pxelinux.0"), t) or t
+        self.ipv6(t_ack, self.tftp_start, "loader request (TFTP pxelinux.0)")
         self.serial("pxelinux runs", r"PXELINUX \d")
         t = self.tftp("per-host menu", r"pxelinux\.cfg/01-%s" % a.mac.replace(":", "-"), t,
                       virtual_expected=True) or t
@@ -278,10 +343,13 @@ class Checker:
 
     def flow_ipxe(self):
         a = self.a
-        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=r"^http://") or a.t0
+        t_ack = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=r"^http://")
+        t = t_ack or a.t0
         self.serial("firmware: DHCP done", r"Configuring \(net0 [0-9a-f:]+\)[. ]*ok")
         # /boot.ipxe?mac= (bootstorm's route), /ipxe/<mac>.ipxe (E2E_STATIC's files)
-        t = self.http("iPXE script", r"/(boot\.ipxe(\?.*)?|ipxe/[^ ]*\.ipxe)", t) or t
+        t_script = self.http("iPXE script", r"/(boot\.ipxe(\?.*)?|ipxe/[^ ]*\.ipxe)", t)
+        self.ipv6(t_ack, t_script, "iPXE script request (HTTP)")
+        t = t_script or t
         t = self.http("kernel over HTTP", r"/%s" % re.escape(a.kernel), t, root_rel=a.kernel) or t
         t = self.http("initrd over HTTP", r"/%s" % re.escape(a.initrd), t, root_rel=a.initrd) or t
         self.installer_tail(t)
@@ -299,6 +367,42 @@ class Checker:
                      "the kernel was fetched again: the menu did not default to the local disk", ok=False)
             self.fatal = True
         elif t2 is not None:
+            self.row("no installer this time", None, "bootstorm", "no kernel fetched since power-on")
+            self.reached_last = True
+
+    def flow_uefi_local(self):
+        a = self.a
+        loader = a.loader or "debian-installer/amd64/bootnetx64.efi"
+        t = self.dhcp_ack("firmware DHCP ACK", a.t0, want_file=re.escape(loader) + "$") or a.t0
+        t = self.tftp("loader (shim)", re.escape(loader), t) or t
+        t = self.tftp("GRUB", re.escape(os.path.join(os.path.dirname(loader), "grubx64.efi")), t) or t
+        t = self.tftp("per-host grub.cfg (installed)", r"(.*/)?grub\.cfg(-[0-9a-fA-F:.-]+)?", t,
+                      virtual_expected=True) or t
+        # the menu's default hands control back to the firmware, which must go on to the
+        # next boot device: the disk, whose \EFI\BOOT\BOOTX64.EFI (a GRUB, tests/e2e/esp.py)
+        # prints the message.  OVMF shows its boot manager (UiApp) instead when the network
+        # boot option returned EFI_SUCCESS (UEFI 2.x §3.1.1): GRUB 2.06's "exit" does.
+        t2 = self.serial("local disk boots", r"BOOTSTORM-E2E: booted from the local disk")
+        t_ui = None
+        try:
+            t_ui = tslog_find(self.a.serial, r'BdsDxe: (loading|starting) Boot[0-9A-F]+ "UiApp"', 1)
+        except Exception:  # noqa: BLE001
+            pass
+        if t2 is None and t_ui is not None and t_ui >= t:
+            self.row("firmware falls through to the disk", t_ui, "serial",
+                     "OVMF opened its boot manager (UiApp) after GRUB's menu instead of booting the disk: "
+                     "the network boot returned EFI_SUCCESS (GRUB 2.06 'exit'); the local entry must "
+                     "chainload the disk's loader", ok=False)
+            self.fatal = True
+        if t2 is not None and t2 < t:
+            self.row("local disk boots", t2, "serial", "the disk booted before GRUB's menu was fetched", ok=False)
+            self.fatal = True
+        kernels = [e for e in self.access if e.kind == "tftp" and e.t >= a.t0 and a.kernel in e.m.group(3)]
+        if kernels:
+            self.row("no installer this time", kernels[0].t, "bootstorm",
+                     "the kernel was fetched again: the menu did not default to the local disk", ok=False)
+            self.fatal = True
+        elif t2 is not None and t2 >= t:
             self.row("no installer this time", None, "bootstorm", "no kernel fetched since power-on")
             self.reached_last = True
 
@@ -321,7 +425,7 @@ class Checker:
             " ".join("%s %+.1f" % (st, t - a.t0) for t, st in tl))
         if d.get("error"):
             self.state_line += "; last error: %s" % d["error"]
-        if a.flow == "local":
+        if a.flow in ("local", "uefi-local"):
             if d.get("stage") != "installed" or not d.get("installed"):
                 self.fails.append("bootstorm's record: stage %s, installed %s (want installed)"
                                   % (d.get("stage"), d.get("installed")))
@@ -339,7 +443,7 @@ class Checker:
             self.fails.append("bootstorm's per-host stage is %s, want %s or later" % (d.get("stage"), want[-1]))
 
     def run(self):
-        getattr(self, "flow_" + self.a.flow)()
+        getattr(self, "flow_" + self.a.flow.replace("-", "_"))()
         self.state()
 
     def table(self):
@@ -350,6 +454,8 @@ class Checker:
         out.append("  %-32s %7s  %-9s  %s" % ("power on", "0.0", "qemu", ""))
         for label, t, source, detail, ok in sorted(self.rows, key=lambda r: (r[1] is None, r[1] or 0)):
             out.append("  %-32s %s  %-9s  %s%s" % (label, self.rel(t), source, "" if ok else "MISSING/BAD: ", detail))
+        for g in self.gaps:
+            out.append("  gap: %s" % g)
         if self.state_line:
             out.append("  %s" % self.state_line)
         for i in self.info:
@@ -368,7 +474,7 @@ def tslog_find(path, regex, nth):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--flow", required=True, choices=["bios", "uefi", "ipxe", "local"])
+    p.add_argument("--flow", required=True, choices=["bios", "uefi", "ipxe", "local", "uefi-local"])
     p.add_argument("--mac", required=True)
     p.add_argument("--ip", required=True)
     p.add_argument("--t0", required=True, type=float)
@@ -383,6 +489,9 @@ def main():
     p.add_argument("--title")
     p.add_argument("--host-json", help="GET /api/hosts/<mac> as bootstorm answered it after the run")
     p.add_argument("--reached", action="store_true")
+    p.add_argument("--expect-ra", action="store_true",
+                   help="bootstorm sends IPv6 router advertisements (--ipv6-ra): the firmware must hear one "
+                        "and not wait for IPv6 autoconfiguration")
     p.add_argument("--expect-virtual", action="store_true",
                    help="the per-host menus must be bootstorm's rendering (the log marks them virtual)")
     a = p.parse_args()

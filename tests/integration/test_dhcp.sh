@@ -77,7 +77,7 @@ in_pool() {
 # udhcpc_lease NS ARGS...: "ip=.. dns=.. hostname=.. router=.. boot=.." once bound
 cat >"$WORK/udhcpc.sh" <<'SH'
 #!/bin/sh
-[ "$1" = bound ] && echo "ip=$ip dns=$dns hostname=$hostname router=$router boot=$boot_file" >"$OUT"
+[ "$1" = bound ] && echo "ip=$ip dns=$dns hostname=$hostname router=$router boot=$boot_file bootfile=$bootfile" >"$OUT"
 exit 0
 SH
 chmod +x "$WORK/udhcpc.sh"
@@ -444,21 +444,23 @@ t_dhcp_arp_unicasts_to_a_client_without_address() {
 #  4. new machines (bridge and relayed) get addresses, none of which any
 #     acknowledged machine holds, and over the whole run no address is ACKed
 #     to two hardware addresses.
-t_kill9_under_load_loses_no_acknowledged_lease() {
-  world k; relay k; client k 1 52:54:00:b9:00:01
-  serve k k --subnet "${SUB77/pool=10.77.0.100-10.77.0.199/pool=10.77.0.10-10.77.0.250}" --subnet "$SUB88"
+kill9_under_load() {
+  local w=$1
+  shift
+  world $w; relay $w; client $w 1 52:54:00:b9:00:01
+  serve $w $w "$@" --subnet "${SUB77/pool=10.77.0.100-10.77.0.199/pool=10.77.0.10-10.77.0.250}" --subnet "$SUB88"
   local pd py i
   # started with ip netns exec directly, so that $! is the tool itself
-  ip netns exec "$(ns kr)" perfdhcp -4 -l 10.88.0.1 -r 400 -p 20 -R 200 -b mac=00:0c:02:00:00:00 10.99.0.1 \
-    >"$WORK/k.perfdhcp" 2>&1 &
+  ip netns exec "$(ns ${w}r)" perfdhcp -4 -l 10.88.0.1 -r 400 -p 20 -R 200 -b mac=00:0c:02:00:00:00 10.99.0.1 \
+    >"$WORK/$w.perfdhcp" 2>&1 &
   pd=$!
-  ip netns exec "$(ns kc1)" $DHCPC new 150 02:aa:00:00 --iface eth0 --gap 0.005 --wait 0.3 --stop-on-fail \
-    --log "$WORK/k.bridge-acked" >/dev/null 2>&1 &
+  ip netns exec "$(ns ${w}c1)" $DHCPC new 150 02:aa:00:00 --iface eth0 --gap 0.005 --wait 0.3 --stop-on-fail \
+    --log "$WORK/$w.bridge-acked" >/dev/null 2>&1 &
   py=$!
   # kill in the middle of the load: once both kinds of client have leases
   for i in $(seq 1 100); do
-    [ "$(wc -l <"$WORK/k.bridge-acked" 2>/dev/null || echo 0)" -ge 5 ] &&
-      [ "$(acks k | grep -c ' 10\.88\.' || true)" -ge 30 ] && break
+    [ "$(wc -l <"$WORK/$w.bridge-acked" 2>/dev/null || echo 0)" -ge 5 ] &&
+      [ "$(acks $w | grep -c ' 10\.88\.' || true)" -ge 30 ] && break
     sleep 0.1
   done
   kill -9 "$SERVER_PID"
@@ -467,28 +469,131 @@ t_kill9_under_load_loses_no_acknowledged_lease() {
   wait "$pd" || true
   wait "$py" || true
   local n_bridge n_relayed
-  n_bridge=$(wc -l <"$WORK/k.bridge-acked")
-  acks k | grep ' 10\.88\.' | sort -u >"$WORK/k.relay-acked"
-  n_relayed=$(wc -l <"$WORK/k.relay-acked")
+  n_bridge=$(wc -l <"$WORK/$w.bridge-acked")
+  acks $w | grep ' 10\.88\.' | sort -u >"$WORK/$w.relay-acked"
+  n_relayed=$(wc -l <"$WORK/$w.relay-acked")
   [ "$n_bridge" -ge 5 ] && [ "$n_relayed" -ge 30 ] || fail "too little load before the kill: $n_bridge/$n_relayed"
-  cp "$WORK/k.out" "$WORK/k.out.before"
+  cp "$WORK/$w.out" "$WORK/$w.out.before"
 
-  serve k k --subnet "${SUB77/pool=10.77.0.100-10.77.0.199/pool=10.77.0.10-10.77.0.250}" --subnet "$SUB88"
-  in_ns kc1 $DHCPC reboot "$WORK/k.bridge-acked" --iface eth0 --wait 0.5 >"$WORK/k.reboot-bridge" ||
-    fail "bridge clients lost their lease: $(grep lost "$WORK/k.reboot-bridge" | head)"
-  in_ns kr $DHCPC reboot "$WORK/k.relay-acked" --relay 10.88.0.1 --server 10.99.0.1 --wait 0.5 \
-    >"$WORK/k.reboot-relay" || fail "relayed clients lost their lease: $(grep lost "$WORK/k.reboot-relay" | head)"
-  in_ns kc1 $DHCPC new 20 02:bb:00:00 --iface eth0 --wait 0.5 >"$WORK/k.new-bridge" || fail "new bridge clients"
-  in_ns kr $DHCPC new 20 02:cc:00:00 --relay 10.88.0.1 --server 10.99.0.1 --wait 0.5 >"$WORK/k.new-relay" ||
+  serve $w $w "$@" --subnet "${SUB77/pool=10.77.0.100-10.77.0.199/pool=10.77.0.10-10.77.0.250}" --subnet "$SUB88"
+  in_ns ${w}c1 $DHCPC reboot "$WORK/$w.bridge-acked" --iface eth0 --wait 0.5 >"$WORK/$w.reboot-bridge" ||
+    fail "bridge clients lost their lease: $(grep lost "$WORK/$w.reboot-bridge" | head)"
+  in_ns ${w}r $DHCPC reboot "$WORK/$w.relay-acked" --relay 10.88.0.1 --server 10.99.0.1 --wait 0.5 \
+    >"$WORK/$w.reboot-relay" || fail "relayed clients lost their lease: $(grep lost "$WORK/$w.reboot-relay" | head)"
+  in_ns ${w}c1 $DHCPC new 20 02:bb:00:00 --iface eth0 --wait 0.5 >"$WORK/$w.new-bridge" || fail "new bridge clients"
+  in_ns ${w}r $DHCPC new 20 02:cc:00:00 --relay 10.88.0.1 --server 10.99.0.1 --wait 0.5 >"$WORK/$w.new-relay" ||
     fail "new relayed clients"
-  cat "$WORK/k.bridge-acked" "$WORK/k.relay-acked" | awk '{print $2}' | sort -u >"$WORK/k.held"
-  cat "$WORK/k.new-bridge" "$WORK/k.new-relay" | awk '{print $2}' | sort >"$WORK/k.new"
-  expect_eq "new clients given a held address" "$(comm -12 "$WORK/k.held" "$WORK/k.new" | tr '\n' ' ')" ""
+  cat "$WORK/$w.bridge-acked" "$WORK/$w.relay-acked" | awk '{print $2}' | sort -u >"$WORK/$w.held"
+  cat "$WORK/$w.new-bridge" "$WORK/$w.new-relay" | awk '{print $2}' | sort >"$WORK/$w.new"
+  expect_eq "new clients given a held address" "$(comm -12 "$WORK/$w.held" "$WORK/$w.new" | tr '\n' ' ')" ""
   # over both runs: one hardware address per acknowledged IP
-  cat "$WORK/k.bridge-acked" <(acks k) | sort -u | awk '{print $2}' | sort | uniq -d >"$WORK/k.dups"
-  [ ! -s "$WORK/k.dups" ] || fail "addresses ACKed to two machines: $(head "$WORK/k.dups")"
-  grep -q "leases loaded" "$WORK/k.err" || fail "no load report"
-  stop k ks kr kc1
+  cat "$WORK/$w.bridge-acked" <(acks $w) | sort -u | awk '{print $2}' | sort | uniq -d >"$WORK/$w.dups"
+  [ ! -s "$WORK/$w.dups" ] || fail "addresses ACKed to two machines: $(head "$WORK/$w.dups")"
+  grep -q "leases loaded" "$WORK/$w.err" || fail "no load report"
+  stop $w ${w}s ${w}r ${w}c1
+}
+t_kill9_under_load_loses_no_acknowledged_lease() { kill9_under_load k; }
+# --fsync-interval-ms 0: ACKs wait for the syncer's fdatasync (held by the
+# worker, not sent with the turn's other replies); the same must hold
+t_kill9_with_fsync_before_every_ack_loses_nothing() { kill9_under_load q --fsync-interval-ms 0; }
+
+# A second DHCP server on the same port and interface would hand out the same
+# addresses from its own lease table: it must refuse to start, with one line
+# naming the port, while the first goes on answering.  On another interface
+# it may start (SO_BINDTODEVICE: the two never see each other's requests).
+# --proxy-dhcp refuses a taken 4011 the same way.
+t_second_server_on_the_same_dhcp_port_is_refused() {
+  world h; relay h; client h 1 52:54:00:c8:00:01; client h 2 52:54:00:c8:00:02
+  serve h h --subnet "$SUB77" --interface br0
+  in_pool "$(field "$(udhcpc_lease hc1)" ip)" 10.77.0.100 10.77.0.199
+  local args rc pid i
+  # second() TAG ARGS...: a second bootstorm in the same namespace, its own HTTP
+  # port and state directory, so that only the DHCP port can stop it; rc in $rc
+  second() {
+    local tag=$1; shift
+    mkdir -p "$WORK/$tag.state"
+    rc=0
+    timeout 20 ip netns exec "$(ns hs)" "$BOOTSTORM" serve --backend "$BACKEND" --threads 1 --http-port 8081 \
+      --state-dir "$WORK/$tag.state" "$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" || rc=$?
+  }
+  for args in "" "--interface br0"; do
+    # shellcheck disable=SC2086
+    second h2 --subnet "$SUB77" $args
+    expect_eq "exit status of a second server ($args)" "$rc" 1
+    expect_eq "lines it printed ($args)" "$(wc -l <"$WORK/h2.err")" 1
+    grep -q '^bootstorm: udp port 0\.0\.0\.0:67: .*another DHCP server' "$WORK/h2.err" ||
+      fail "message: $(cat "$WORK/h2.err")"
+    [ -z "$args" ] || grep -q ' on br0 ' "$WORK/h2.err" || fail "interface not named: $(cat "$WORK/h2.err")"
+    [ ! -s "$WORK/h2.state/leases.journal" ] || fail "the refused server wrote a journal"
+  done
+  kill -0 "$SERVER_PID" || fail "the first server died"
+  in_pool "$(field "$(udhcpc_lease hc2)" ip)" 10.77.0.100 10.77.0.199
+  expect_eq "same lease again from the first server" "$(field "$(udhcpc_lease hc1)" ip)" \
+    "$(sed -n 's/^dhcp REQUEST 52:54:00:c8:00:01 .* -> ACK \([0-9.]*\) .*/\1/p' "$WORK/h.out" | head -n1)"
+  # another interface: no conflict, it serves
+  mkdir -p "$WORK/h3.state"
+  ip netns exec "$(ns hs)" "$BOOTSTORM" serve --backend "$BACKEND" --threads 1 --http-port 8082 \
+    --state-dir "$WORK/h3.state" --subnet "$SUB88" --interface tr0 >"$WORK/h3.out" 2>"$WORK/h3.err" &
+  pid=$!
+  for i in $(seq 1 100); do
+    grep -q serving "$WORK/h3.err" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q serving "$WORK/h3.err" || { kill -9 "$pid" 2>/dev/null; fail "refused on tr0: $(cat "$WORK/h3.err")"; }
+  kill -TERM "$pid"; wait "$pid" || true
+  # proxyDHCP: 4011 held by someone else
+  in_ns hs $PY -c 'import socket,time;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("0.0.0.0",4011));print("held",flush=True);time.sleep(30)' \
+    >"$WORK/h.holder" 2>&1 &
+  pid=$!
+  for i in $(seq 1 50); do grep -q held "$WORK/h.holder" && break; sleep 0.1; done
+  second h4 --proxy-dhcp --dhcp-port 1067
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  expect_eq "exit status with 4011 taken" "$rc" 1
+  expect_eq "lines it printed (4011)" "$(wc -l <"$WORK/h4.err")" 1
+  grep -q '^bootstorm: udp port 0\.0\.0\.0:4011: .*another DHCP server' "$WORK/h4.err" ||
+    fail "message: $(cat "$WORK/h4.err")"
+  stop h hs hr hc1 hc2
+}
+
+# A profile's loader_bios / loader_efi64 reaches real clients in both the
+# BOOTP 'file' field and option 67; a host whose profile has none gets
+# --boot-bios / --boot-efi64.
+t_profile_loader_reaches_a_real_client() {
+  world i; client i 1 52:54:00:c9:00:01; client i 2 52:54:00:c9:00:02
+  mkdir -p "$WORK/i.profiles"
+  printf 'kernel = rhel9/vmlinuz\nloader_bios = rhel9/lpxelinux.0\nloader_efi64 = rhel9/shimx64.efi\n' \
+    >"$WORK/i.profiles/rhel9.conf"
+  printf 'kernel = plain/vmlinuz\n' >"$WORK/i.profiles/plain.conf"
+  printf 'mac,hostname,ip,profile\n52:54:00:c9:00:01,node1,,rhel9\n52:54:00:c9:00:02,node2,,plain\n' \
+    >"$WORK/i.hosts.csv"
+  serve i i --subnet "$SUB77" --hosts "$WORK/i.hosts.csv" --profiles "$WORK/i.profiles"
+  local bios='-V PXEClient:Arch:00000:UNDI:002001 -x 0x5d:0000' efi='-V PXEClient:Arch:00007:UNDI:003000 -x 0x5d:0007'
+  local l
+  # shellcheck disable=SC2086
+  l=$(udhcpc_lease ic1 -O bootfile $bios)
+  expect_eq "udhcpc BIOS boot_file (header)" "$(field "$l" boot)" rhel9/lpxelinux.0
+  expect_eq "udhcpc BIOS bootfile (option 67)" "$(field "$l" bootfile)" rhel9/lpxelinux.0
+  # shellcheck disable=SC2086
+  l=$(udhcpc_lease ic1 -O bootfile $efi)
+  expect_eq "udhcpc UEFI boot_file" "$(field "$l" boot)" rhel9/shimx64.efi
+  expect_eq "udhcpc UEFI bootfile" "$(field "$l" bootfile)" rhel9/shimx64.efi
+  # shellcheck disable=SC2086
+  l=$(udhcpc_lease ic2 -O bootfile $bios)
+  expect_eq "no profile loader: --boot-bios" "$(field "$l" boot)" pxelinux.0
+  # shellcheck disable=SC2086
+  l=$(udhcpc_lease ic2 -O bootfile $efi)
+  expect_eq "no profile loader: --boot-efi64" "$(field "$l" boot)" grubx64.efi
+  # ISC dhclient as a BIOS PXE client: the lease file's 'filename' is the header field
+  { cat "$WORK/dhclient.conf"; echo 'send vendor-class-identifier "PXEClient:Arch:00000:UNDI:002001";'
+    echo 'also request bootfile-name;'; } >"$WORK/i.dhclient.conf"
+  in_ns ic1 timeout 20 dhclient -4 -1 -sf /bin/true -cf "$WORK/i.dhclient.conf" -lf "$WORK/i.dhclient.leases" \
+    -pf "$WORK/i.dhclient.pid" eth0 >"$WORK/i.dhclient.log" 2>&1 || fail "dhclient: $(cat "$WORK/i.dhclient.log")"
+  grep -q '^ *filename "rhel9/lpxelinux.0";' "$WORK/i.dhclient.leases" ||
+    fail "dhclient lease: $(cat "$WORK/i.dhclient.leases")"
+  grep -q 'option bootfile-name "rhel9/lpxelinux.0";' "$WORK/i.dhclient.leases" ||
+    fail "dhclient option 67: $(cat "$WORK/i.dhclient.leases")"
+  stop i is ic1 ic2
 }
 
 run_suite dhcp

@@ -823,6 +823,10 @@ Test(dhcp_policy, make_lease_records_client_and_expiry)
     cr_expect(eq(u16, l.flags, 0));
     dhcp_policy_make_lease(&cfg, &in, &d, IP(10, 77, 0, 11), LEASE_OFFERED, &l);
     cr_expect(eq(i64, l.expires, in.now + DHCP_POLICY_OFFER_HOLD_S));
+    cfg.offer_hold_s = 90; /* --dhcp-offer-hold 90 */
+    dhcp_policy_make_lease(&cfg, &in, &d, IP(10, 77, 0, 11), LEASE_OFFERED, &l);
+    cr_expect(eq(i64, l.expires, in.now + 90));
+    cfg.offer_hold_s = 0;
 
     const char *hn = "web-01\x01" "bad";
     struct opt o[] = {{DHCP_OPT_HOSTNAME, strlen(hn), hn}};
@@ -901,5 +905,168 @@ Test(dhcp_policy, config_from_options)
     o.boot_ipxe = strdup("none"); /* iPXE then boots like its architecture's PXE ROM */
     dhcp_policy_config_from_options(&c, &o);
     cr_expect(eq(ptr, (void *)c.boot_ipxe, NULL));
+    /* the hold times: defaults, then rounded up to whole seconds */
+    cr_expect(eq(u32, c.offer_hold_s, DHCP_POLICY_OFFER_HOLD_S));
+    cr_expect(eq(u32, c.decline_hold_s, DHCP_POLICY_DECLINE_HOLD_S));
+    o.dhcp_offer_hold_ms = 1500;
+    o.dhcp_decline_hold_ms = 86400000;
+    dhcp_policy_config_from_options(&c, &o);
+    cr_expect(eq(u32, c.offer_hold_s, 2));
+    cr_expect(eq(u32, c.decline_hold_s, 86400));
     options_free(&o);
+}
+
+/* ---- a profile's own loader (loader_bios / loader_efi64 through loader_fn) ---- */
+
+/* The inventory as the rollout layer would answer: MACP has both loaders,
+ * MACB only loader_bios, MACE answers true with an empty name (treated as none),
+ * anyone else has no profile loader.  Counts calls and remembers the last efi64. */
+static const uint8_t MACP[6] = {0x52, 0x54, 0x00, 0xaa, 0x00, 0x01};
+static const uint8_t MACB[6] = {0x52, 0x54, 0x00, 0xaa, 0x00, 0x02};
+static const uint8_t MACE[6] = {0x52, 0x54, 0x00, 0xaa, 0x00, 0x03};
+static int loader_calls;
+static bool loader_last_efi64;
+
+static bool fake_loader(void *ctx, const uint8_t mac[6], bool efi64, char *out, size_t outlen)
+{
+    cr_expect(eq(ptr, ctx, (void *)&loader_calls), "loader_ctx passed through");
+    loader_calls++;
+    loader_last_efi64 = efi64;
+    const char *l = NULL;
+    if (!memcmp(mac, MACP, 6))
+        l = efi64 ? "profiles/rhel9/shimx64.efi" : "profiles/rhel9/lpxelinux.0";
+    else if (!memcmp(mac, MACB, 6) && !efi64)
+        l = "profiles/legacy/pxelinux.0";
+    else if (!memcmp(mac, MACE, 6))
+        l = "";
+    if (!l || strlen(l) >= outlen)
+        return false;
+    memcpy(out, l, strlen(l) + 1);
+    return true;
+}
+
+static void use_fake_loader(void)
+{
+    cfg.loader_fn = fake_loader;
+    cfg.loader_ctx = &loader_calls;
+    loader_calls = 0;
+}
+
+static const struct dhcp_msg *pxe_discover_mac(int slot, const uint8_t mac[6], const char *vendor, int arch,
+                                               const char *user_class)
+{
+    struct opt o[3];
+    size_t n = 0;
+    static uint8_t a[4][2];
+    o[n++] = (struct opt){DHCP_OPT_VENDOR_CLASS, strlen(vendor), vendor};
+    if (arch >= 0) {
+        a[slot][0] = (uint8_t)(arch >> 8), a[slot][1] = (uint8_t)arch;
+        o[n++] = (struct opt){DHCP_OPT_CLIENT_ARCH, 2, a[slot]};
+    }
+    if (user_class)
+        o[n++] = (struct opt){DHCP_OPT_USER_CLASS, strlen(user_class), user_class};
+    return make(slot, DHCP_DISCOVER, mac, 0, 0, DHCP_FLAG_BROADCAST, o, n);
+}
+
+/* OFFER for m, returning the reply (file field and option 67 both checked by expect_file) */
+static const struct dhcp_msg *offer_for(const struct dhcp_msg *m, uint32_t yiaddr)
+{
+    struct dhcp_policy_in in = make_in(m);
+    struct dhcp_policy_decision d;
+    dhcp_policy_decide(&cfg, &in, &d);
+    cr_assert(eq(int, d.action, DHCP_POLICY_OFFER));
+    return reply(&in, &d, yiaddr);
+}
+
+Test(dhcp_policy, profile_loader_goes_to_bios_and_x64_uefi_clients)
+{
+    use_fake_loader();
+    /* BIOS PXE ROM (arch 0) */
+    const struct dhcp_msg *r = offer_for(pxe_discover_mac(0, MACP, "PXEClient:Arch:00000:UNDI:002001", 0, NULL),
+                                         IP(10, 77, 0, 50));
+    expect_file(r, "profiles/rhel9/lpxelinux.0");
+    expect_opt_str(r, DHCP_OPT_TFTP_SERVER, "10.77.0.1");
+    cr_expect(eq(int, loader_calls, 1));
+    cr_expect(not(loader_last_efi64));
+    /* x64 UEFI, arch 7 and 9, and the arch only in the vendor class string */
+    r = offer_for(pxe_discover_mac(0, MACP, "PXEClient:Arch:00007:UNDI:003000", 7, NULL), IP(10, 77, 0, 50));
+    expect_file(r, "profiles/rhel9/shimx64.efi");
+    cr_expect(loader_last_efi64);
+    r = offer_for(pxe_discover_mac(0, MACP, "PXEClient:Arch:00009:UNDI:003000", 9, NULL), IP(10, 77, 0, 50));
+    expect_file(r, "profiles/rhel9/shimx64.efi");
+    r = offer_for(pxe_discover_mac(0, MACP, "PXEClient:Arch:00007:UNDI:003000", -1, NULL), IP(10, 77, 0, 50));
+    expect_file(r, "profiles/rhel9/shimx64.efi");
+    cr_expect(eq(int, loader_calls, 4));
+
+    /* the captured OVMF firmware DISCOVER, its MAC given a profile loader */
+    const struct dhcp_msg *ovmf = load(1, "uefi-ovmf-pxebc-shim-grub: client firmware DISCOVER");
+    cr_assert(eq(u8, ovmf->hlen, 6));
+    struct dhcp_msg copy = *ovmf;
+    memcpy(copy.chaddr, MACP, 6);
+    r = offer_for(&copy, IP(10, 77, 0, 51));
+    expect_address_reply(r, DHCP_OFFER, IP(10, 77, 0, 51));
+    expect_file(r, "profiles/rhel9/shimx64.efi");
+
+    /* proxyDHCP (67 and 4011) hands out the same file */
+    cfg.proxy = true;
+    struct dhcp_policy_in in = make_in(&copy);
+    struct dhcp_policy_decision d;
+    dhcp_policy_decide(&cfg, &in, &d);
+    cr_assert(eq(int, d.action, DHCP_POLICY_PROXY_OFFER));
+    expect_file(reply(&in, &d, 0), "profiles/rhel9/shimx64.efi");
+    struct dhcp_msg req = *load(2, "uefi-ovmf-pxebc-shim-grub: client firmware REQUEST");
+    memcpy(req.chaddr, MACP, 6);
+    in = make_in(&req);
+    in.link.pxe_port = true;
+    dhcp_policy_decide(&cfg, &in, &d);
+    cr_assert(eq(int, d.action, DHCP_POLICY_PROXY_ACK));
+    expect_file(reply(&in, &d, 0), "profiles/rhel9/shimx64.efi");
+}
+
+Test(dhcp_policy, host_without_profile_loader_gets_the_server_defaults)
+{
+    use_fake_loader();
+    /* no profile loader at all */
+    expect_file(offer_for(pxe_discover_mac(0, MAC9, "PXEClient:Arch:00000:UNDI:002001", 0, NULL), IP(10, 77, 0, 60)),
+                "pxelinux.0");
+    expect_file(offer_for(pxe_discover_mac(0, MAC9, "PXEClient:Arch:00007:UNDI:003000", 7, NULL), IP(10, 77, 0, 60)),
+                "grubx64.efi");
+    /* loader_bios only: a UEFI boot of the same machine still gets --boot-efi64 */
+    expect_file(offer_for(pxe_discover_mac(0, MACB, "PXEClient:Arch:00000:UNDI:002001", 0, NULL), IP(10, 77, 0, 61)),
+                "profiles/legacy/pxelinux.0");
+    expect_file(offer_for(pxe_discover_mac(0, MACB, "PXEClient:Arch:00007:UNDI:003000", 7, NULL), IP(10, 77, 0, 61)),
+                "grubx64.efi");
+    cr_expect(loader_last_efi64);
+    /* an empty name is no loader */
+    expect_file(offer_for(pxe_discover_mac(0, MACE, "PXEClient:Arch:00000:UNDI:002001", 0, NULL), IP(10, 77, 0, 62)),
+                "pxelinux.0");
+    cr_expect(eq(int, loader_calls, 5));
+    /* without the hook (no --profiles): the defaults, as before */
+    cfg.loader_fn = NULL;
+    expect_file(offer_for(pxe_discover_mac(0, MACP, "PXEClient:Arch:00000:UNDI:002001", 0, NULL), IP(10, 77, 0, 63)),
+                "pxelinux.0");
+    cr_expect(eq(int, loader_calls, 5));
+}
+
+Test(dhcp_policy, profile_loader_leaves_ipxe_http_boot_and_arm64_alone)
+{
+    use_fake_loader();
+    /* iPXE with a script URL configured: the URL, never the profile's loader */
+    cfg.boot_ipxe = "http://{server}:{http_port}/boot.ipxe?mac={mac}";
+    expect_file(offer_for(pxe_discover_mac(0, MACP, "PXEClient:Arch:00007:UNDI:003000", 7, "iPXE"), IP(10, 77, 0, 70)),
+                "http://10.77.0.1:8080/boot.ipxe?mac=52:54:00:aa:00:01");
+    /* UEFI HTTP boot: --boot-http with {loader} = --boot-efi64 / --boot-arm64 */
+    const struct dhcp_msg *r =
+        offer_for(pxe_discover_mac(0, MACP, "HTTPClient:Arch:00016:UNDI:003000", 16, NULL), IP(10, 77, 0, 71));
+    expect_file(r, "http://10.77.0.1:8080/grubx64.efi");
+    expect_opt_str(r, DHCP_OPT_VENDOR_CLASS, "HTTPClient");
+    expect_file(offer_for(pxe_discover_mac(0, MACP, "HTTPClient:Arch:00019:UNDI:003000", 19, NULL), IP(10, 77, 0, 72)),
+                "http://10.77.0.1:8080/grubaa64.efi");
+    /* ARM64 UEFI PXE: --boot-arm64 */
+    expect_file(offer_for(pxe_discover_mac(0, MACP, "PXEClient:Arch:00011:UNDI:003000", 11, NULL), IP(10, 77, 0, 73)),
+                "grubaa64.efi");
+    /* an installer (no PXE markers) gets no boot file */
+    r = offer_for(make(0, DHCP_DISCOVER, MACP, 0, 0, 0, NULL, 0), IP(10, 77, 0, 74));
+    cr_expect(not(dhcp_has_option(r, DHCP_OPT_BOOTFILE)));
+    cr_expect(eq(int, loader_calls, 0), "the hook is not even asked");
 }

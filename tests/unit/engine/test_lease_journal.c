@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -840,6 +841,254 @@ Test(lease_journal, compaction_while_other_threads_append, .timeout = 180)
     assert_same(a.t, m->t);
     model_free(m);
     lease_table_destroy(a.t);
+    tdir_remove(&d);
+}
+
+/* ---- the syncer thread: fdatasync off the callers' threads ---------------------------- */
+
+struct notes {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+};
+
+static void note(void *arg)
+{
+    struct notes *n = arg;
+    pthread_mutex_lock(&n->mu);
+    n->calls++;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static double now_s_early(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits (at most 5 s) for durable_seq >= seq, as a worker does: on notify. */
+static bool wait_durable(struct lease_journal *j, struct notes *n, uint64_t seq)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&n->mu);
+    while (lease_journal_durable_seq(j) < seq)
+        if (pthread_cond_timedwait(&n->cv, &n->mu, &until) != 0)
+            break;
+    pthread_mutex_unlock(&n->mu);
+    return lease_journal_durable_seq(j) >= seq;
+}
+
+Test(lease_journal, syncer_makes_records_durable_off_the_callers_thread, .timeout = 30)
+{
+    struct tdir d;
+    tdir_make(&d);
+    struct lease_journal *j;
+    struct notes n = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    cr_assert_eq(lease_journal_open(d.dir, NULL, NULL, &j, NULL), LEASE_JOURNAL_OK);
+    cr_assert_eq(lease_journal_syncer_start(j, note, &n), LEASE_JOURNAL_OK);
+    cr_assert_eq(lease_journal_syncer_start(j, note, &n), LEASE_JOURNAL_EINVAL, "one syncer");
+    /* interval 0: sync_to asks and returns; the syncer writes and syncs, then notifies */
+    uint64_t seq = 0;
+    for (uint32_t i = 0; i < 10; i++) {
+        struct lease l = mk(i, 0);
+        cr_assert_eq(lease_journal_append_upsert(j, &l, &seq), LEASE_JOURNAL_OK);
+    }
+    cr_assert_eq(lease_journal_sync_to(j, seq), LEASE_JOURNAL_OK);
+    cr_assert(wait_durable(j, &n, seq), "durable %llu < %llu", (unsigned long long)lease_journal_durable_seq(j),
+              (unsigned long long)seq);
+    cr_assert_geq(lease_journal_written_seq(j), seq);
+    pthread_mutex_lock(&n.mu);
+    cr_assert_geq(n.calls, 1, "notified");
+    pthread_mutex_unlock(&n.mu);
+    cr_assert_eq(lease_journal_sync_delay_ms(j), -1, "nobody else needs a timer");
+    /* commit: written at once, durable soon after without anyone asking */
+    struct lease l = mk(10, 0);
+    cr_assert_eq(lease_journal_append_upsert(j, &l, &seq), LEASE_JOURNAL_OK);
+    cr_assert_eq(lease_journal_commit(j), LEASE_JOURNAL_OK);
+    cr_assert_geq(lease_journal_written_seq(j), seq);
+    cr_assert(wait_durable(j, &n, seq));
+    /* an append nobody commits or asks about (an OFFER) is written and synced too */
+    l = mk(11, 0);
+    cr_assert_eq(lease_journal_append_upsert(j, &l, &seq), LEASE_JOURNAL_OK);
+    cr_assert(wait_durable(j, &n, seq));
+    cr_assert_eq(lease_journal_sync_to(j, seq), LEASE_JOURNAL_OK, "already durable");
+    struct lease_journal_stats st;
+    lease_journal_stats(j, &st);
+    cr_assert_geq(st.fsyncs, 3);
+    cr_assert_eq(st.broken, 0);
+    cr_assert_eq(lease_journal_error(j), 0);
+    cr_assert_eq(lease_journal_close(j), LEASE_JOURNAL_OK);
+    struct lease_journal_report rep;
+    cr_assert_eq(open_count(&d, NULL, &rep, NULL), LEASE_JOURNAL_OK);
+    cr_assert_eq(rep.upserts, 12);
+    tdir_remove(&d);
+}
+
+Test(lease_journal, syncer_keeps_the_fsync_interval, .timeout = 30)
+{
+    struct tdir d;
+    tdir_make(&d);
+    struct lease_journal *j;
+    struct notes n = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    struct lease_journal_options opt = { .fsync_interval_ms = 100 };
+    cr_assert_eq(lease_journal_open(d.dir, &opt, NULL, &j, NULL), LEASE_JOURNAL_OK);
+    cr_assert_eq(lease_journal_syncer_start(j, note, &n), LEASE_JOURNAL_OK);
+    /* 40 commits over ~400 ms: each is written before commit returns (kill -9
+     * safe), fdatasync at most every 100 ms: 4-5 of them, not 40 */
+    uint64_t seq = 0;
+    double t0 = now_s_early();
+    for (uint32_t i = 0; i < 40; i++) {
+        struct lease l = mk(i, 0);
+        cr_assert_eq(lease_journal_append_upsert(j, &l, &seq), LEASE_JOURNAL_OK);
+        cr_assert_eq(lease_journal_commit(j), LEASE_JOURNAL_OK);
+        cr_assert_geq(lease_journal_written_seq(j), seq);
+        usleep(10000);
+    }
+    double took = now_s_early() - t0;
+    cr_assert(wait_durable(j, &n, seq));
+    struct lease_journal_stats st;
+    lease_journal_stats(j, &st);
+    cr_assert_leq(st.fsyncs, (uint64_t)(took * 10) + 2, "%llu fsyncs in %.3f s", (unsigned long long)st.fsyncs,
+                  took);
+    cr_assert_geq(st.fsyncs, 2, "synced while commits went on");
+    cr_assert_eq(lease_journal_close(j), LEASE_JOURNAL_OK);
+    tdir_remove(&d);
+}
+
+/* A slow disk: while slow_sync_ms is set, fdatasync() takes that long.  This
+ * definition takes the place of libc's for the journal's calls (the test binary
+ * links it first); otherwise it is the plain system call. */
+static _Atomic int slow_sync_ms;
+int fdatasync(int fd)
+{
+    int ms = atomic_load(&slow_sync_ms);
+    if (ms)
+        usleep((useconds_t)ms * 1000);
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+static void *slow_flush(void *p)
+{
+    cr_assert_eq(lease_journal_flush(p, true), LEASE_JOURNAL_OK);
+    return NULL;
+}
+
+Test(lease_journal, a_slow_fdatasync_holds_up_no_writer, .timeout = 30)
+{
+    struct tdir d;
+    tdir_make(&d);
+    struct lease_journal *j;
+    struct notes n = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    cr_assert_eq(lease_journal_open(d.dir, NULL, NULL, &j, NULL), LEASE_JOURNAL_OK);
+    cr_assert_eq(lease_journal_syncer_start(j, note, &n), LEASE_JOURNAL_OK);
+    atomic_store(&slow_sync_ms, 500);
+    uint64_t seq1, seq2;
+    struct lease l = mk(1, 0);
+    cr_assert_eq(lease_journal_append_upsert(j, &l, &seq1), LEASE_JOURNAL_OK);
+    double t0 = now_s_early();
+    cr_assert_eq(lease_journal_sync_to(j, seq1), LEASE_JOURNAL_OK);
+    usleep(100000); /* the syncer is inside its 500 ms fdatasync now */
+    cr_assert_lt(lease_journal_durable_seq(j), seq1);
+    /* a worker's turn: append and commit (write) do not wait for that fdatasync */
+    for (uint32_t i = 2; i < 50; i++) {
+        l = mk(i, 0);
+        cr_assert_eq(lease_journal_append_upsert(j, &l, &seq2), LEASE_JOURNAL_OK);
+    }
+    double t1 = now_s_early();
+    cr_assert_eq(lease_journal_commit(j), LEASE_JOURNAL_OK);
+    cr_assert_eq(lease_journal_flush(j, false), LEASE_JOURNAL_OK);
+    double took = now_s_early() - t1;
+    cr_assert_lt(took, 0.25, "commit and write took %.3f s behind a 0.5 s fdatasync", took);
+    cr_assert_geq(lease_journal_written_seq(j), seq2, "written: kill -9 loses none of them");
+    cr_assert_lt(lease_journal_durable_seq(j), seq2);
+    cr_assert(wait_durable(j, &n, seq2));
+    cr_assert_geq(now_s_early() - t0, 0.5, "durable only after the slow fdatasync");
+    atomic_store(&slow_sync_ms, 0);
+    cr_assert_eq(lease_journal_close(j), LEASE_JOURNAL_OK);
+
+    /* without the syncer: another thread's flush(true) holds up no write either */
+    cr_assert_eq(lease_journal_open(d.dir, NULL, NULL, &j, NULL), LEASE_JOURNAL_OK);
+    l = mk(100, 0);
+    cr_assert_eq(lease_journal_append_upsert(j, &l, NULL), LEASE_JOURNAL_OK);
+    atomic_store(&slow_sync_ms, 500);
+    pthread_t th;
+    pthread_create(&th, NULL, slow_flush, j);
+    usleep(100000);
+    l = mk(101, 0);
+    cr_assert_eq(lease_journal_append_upsert(j, &l, &seq2), LEASE_JOURNAL_OK);
+    t1 = now_s_early();
+    cr_assert_eq(lease_journal_flush(j, false), LEASE_JOURNAL_OK);
+    took = now_s_early() - t1;
+    cr_assert_lt(took, 0.25, "a write waited %.3f s for another thread's fdatasync", took);
+    cr_assert_geq(lease_journal_written_seq(j), seq2);
+    pthread_join(th, NULL);
+    atomic_store(&slow_sync_ms, 0);
+    cr_assert_eq(lease_journal_close(j), LEASE_JOURNAL_OK);
+    struct lease_journal_report rep;
+    cr_assert_eq(open_count(&d, NULL, &rep, NULL), LEASE_JOURNAL_OK);
+    cr_assert_eq(rep.upserts, 51);
+    tdir_remove(&d);
+}
+
+struct sy_arg {
+    struct lease_table *t;
+    struct lease_journal *j;
+    struct notes *n;
+    uint32_t base;
+    _Atomic int *bad;
+};
+
+/* A worker with fsync_interval_ms 0: commit, ask for its records, wait on notify. */
+static void *sy_writer(void *p)
+{
+    struct sy_arg *a = p;
+    for (uint32_t i = 0; i < 3000; i++) {
+        struct lease l = mk(a->base + i % 500, i);
+        put(a->t, a->j, &l);
+        uint64_t seq = lease_journal_appended_seq(a->j); /* this record's or a later one's */
+        if (i % 25 == 24) {
+            cr_assert_eq(lease_journal_sync_to(a->j, seq), LEASE_JOURNAL_OK);
+            if (!wait_durable(a->j, a->n, seq))
+                atomic_fetch_add(a->bad, 1);
+        }
+    }
+    return NULL;
+}
+
+Test(lease_journal, syncer_with_compaction_and_writers, .timeout = 180)
+{
+    struct tdir d;
+    tdir_make(&d);
+    struct lease_journal *j;
+    struct notes n = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    struct lease_table *t;
+    cr_assert_eq(lease_table_create(4, 0, &t), LEASE_TABLE_OK);
+    cr_assert_eq(lease_journal_open(d.dir, NULL, NULL, &j, NULL), LEASE_JOURNAL_OK);
+    cr_assert_eq(lease_journal_syncer_start(j, note, &n), LEASE_JOURNAL_OK);
+    _Atomic int bad = 0;
+    struct sy_arg a[2] = { { t, j, &n, 0, &bad }, { t, j, &n, 1000, &bad } };
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, sy_writer, &a[i]);
+    struct snap_src src = { t, false };
+    for (int c = 0; c < 20; c++) {
+        cr_assert_eq(lease_journal_compact(j, snapshot, &src), LEASE_JOURNAL_OK);
+        usleep(5000);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_eq(atomic_load(&bad), 0, "a record asked for never became durable");
+    cr_assert_eq(lease_journal_close(j), LEASE_JOURNAL_OK);
+    struct lease_journal_report rep;
+    struct model *m;
+    cr_assert_eq(open_count(&d, NULL, &rep, &m), LEASE_JOURNAL_OK, "%s", rep.message);
+    assert_same(t, m->t);
+    model_free(m);
+    lease_table_destroy(t);
     tdir_remove(&d);
 }
 

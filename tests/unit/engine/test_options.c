@@ -100,6 +100,8 @@ static void expect_defaults(const struct options *d)
     cr_expect_not(d->proxy_dhcp);
     cr_expect_not(d->dhcp_arp);
     cr_expect_not(d->ipv6_ra);
+    cr_expect_eq(d->dhcp_offer_hold_ms, 60000);
+    cr_expect_eq(d->dhcp_decline_hold_ms, 3600000);
     cr_expect_null(d->tftp_root);
     cr_expect_eq(d->tftp_port, 69);
     cr_expect_eq(d->tftp_ports.lo, 0);
@@ -227,6 +229,28 @@ Test(options, durations)
     cr_expect_eq(o.fsync_interval_ms, 0);
     cr_assert_eq(PARSE("--tftp-timeout", "250"), OPTIONS_OK, "%s", err);
     cr_expect_eq(o.tftp_timeout_ms, 250, "a bare number is in the knob's unit (ms)");
+}
+
+Test(options, dhcp_hold_times)
+{
+    cr_assert_eq(PARSE("--dhcp-offer-hold", "90", "--dhcp-decline-hold", "2h"), OPTIONS_OK, "%s", err);
+    cr_expect_eq(o.dhcp_offer_hold_ms, 90000, "a bare number is seconds");
+    cr_expect_eq(o.dhcp_decline_hold_ms, 7200000);
+    cr_assert_eq(PARSE("--dhcp-offer-hold", "1s", "--dhcp-decline-hold", "7d"), OPTIONS_ERR_VALUE);
+    cr_expect_str_eq(err, "--dhcp-decline-hold 7d: not a duration (seconds, or a number with ms, s, m or h)");
+    cr_assert_eq(PARSE("--dhcp-offer-hold", "1s", "--dhcp-decline-hold", "168h"), OPTIONS_OK, "%s", err);
+    cr_expect_eq(o.dhcp_offer_hold_ms, 1000);
+    cr_expect_eq(o.dhcp_decline_hold_ms, 604800000u, "a week fits the field");
+    EXPECT_ERR(OPTIONS_ERR_VALUE, "--dhcp-offer-hold 0: out of range (1-3600 s)", "--dhcp-offer-hold", "0");
+    EXPECT_ERR(OPTIONS_ERR_VALUE, "--dhcp-offer-hold 500ms: out of range (1-3600 s)", "--dhcp-offer-hold", "500ms");
+    EXPECT_ERR(OPTIONS_ERR_VALUE, "--dhcp-offer-hold 2h: out of range (1-3600 s)", "--dhcp-offer-hold", "2h");
+    EXPECT_ERR(OPTIONS_ERR_VALUE, "--dhcp-decline-hold 169h: out of range (1-604800 s)",
+               "--dhcp-decline-hold", "169h");
+    /* the config file takes them too */
+    write_conf("dhcp-offer-hold = 30\ndhcp-decline-hold = 10m\n");
+    cr_assert_eq(PARSE("--config", conf), OPTIONS_OK, "%s", err);
+    cr_expect_eq(o.dhcp_offer_hold_ms, 30000);
+    cr_expect_eq(o.dhcp_decline_hold_ms, 600000);
 }
 
 Test(options, addresses_ranges_enums)
@@ -682,7 +706,7 @@ static const char *const all_knobs[] = {
     "max-conns", "http-chunk", "http-index",
     "dhcp-port", "subnet", "interface", "next-server", "boot-bios", "boot-efi64", "boot-arm64",
     "boot-ipxe", "boot-http", "known-only", "proxy-dhcp", "lease-shards", "fsync-interval-ms",
-    "dhcp-arp", "ipv6-ra",
+    "dhcp-arp", "ipv6-ra", "dhcp-offer-hold", "dhcp-decline-hold",
     "tftp-root", "tftp-port", "tftp-ports", "tftp-blksize-max", "tftp-window-max", "tftp-timeout",
     "tftp-retries", "max-transfers", "tftp-allow-write",
     "hosts", "profiles", "default-profile", "admin-allow", "admin-token", "stall-after", "api",

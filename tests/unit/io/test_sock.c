@@ -307,3 +307,72 @@ Test(sock, errors_are_negative_errno, .timeout = 5)
     cr_assert_lt(sock_set_nodelay(u), 0, "TCP_NODELAY on a UDP socket");
     close(u);
 }
+
+/* ---- sock_probe_udp_dev ------------------------------------------------------------- */
+
+/* A UDP socket on 0.0.0.0:port (0: any), like a DHCP worker's: SO_REUSEPORT,
+ * optionally bound to a device.  Returns the fd; *port gets the bound port. */
+static int udp_holder(uint16_t *port, const char *ifname)
+{
+    char err[128] = "";
+    struct sock_udp_opts o = {.reuseport = true, .ifname = ifname};
+    int fd = sock_udp_bind(htonl(INADDR_ANY), *port, &o, err, sizeof(err));
+    if (fd == -EPERM)
+        cr_skip_test("SO_BINDTODEVICE needs CAP_NET_RAW: %s", err);
+    cr_assert_geq(fd, 0, "%s", err);
+    *port = (uint16_t)sock_local_port(fd);
+    return fd;
+}
+
+Test(sock, probe_udp_dev_held_port_is_refused_free_port_is_not, .timeout = 10)
+{
+    uint16_t port = 0;
+    int held = udp_holder(&port, NULL);
+    char err[160] = "";
+    /* the holder uses SO_REUSEPORT, as every bootstorm DHCP worker does: a plain
+     * bind must still see it */
+    int rc = sock_probe_udp_dev(htonl(INADDR_ANY), port, NULL, err, sizeof(err));
+    cr_assert_eq(rc, -EADDRINUSE, "got %d (%s)", rc, err);
+    char where[32];
+    snprintf(where, sizeof(where), "0.0.0.0:%u", port);
+    cr_assert(strstr(err, where), "'%s' does not name the port", err);
+    cr_assert(strstr(err, "another DHCP server"), "'%s'", err);
+    cr_assert_null(strchr(err, '\n'), "one line");
+    /* "" is the same as NULL: any interface */
+    err[0] = 0;
+    cr_assert_eq(sock_probe_udp_dev(htonl(INADDR_ANY), port, "", err, sizeof(err)), -EADDRINUSE);
+    cr_assert(strstr(err, where), "'%s'", err);
+    close(held);
+
+    /* free now: 0, and the probe does not keep the port */
+    err[0] = 0;
+    cr_assert_eq(sock_probe_udp_dev(htonl(INADDR_ANY), port, NULL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sock_probe_udp_dev(htonl(INADDR_ANY), port, NULL, err, sizeof(err)), 0, "%s", err);
+    held = udp_holder(&port, NULL);
+    close(held);
+}
+
+Test(sock, probe_udp_dev_on_an_interface, .timeout = 10)
+{
+    /* a holder on lo: the probe on lo is refused and names lo */
+    uint16_t port = 0;
+    int held = udp_holder(&port, "lo");
+    char err[160] = "";
+    int rc = sock_probe_udp_dev(htonl(INADDR_ANY), port, "lo", err, sizeof(err));
+    cr_assert_eq(rc, -EADDRINUSE, "got %d (%s)", rc, err);
+    cr_assert(strstr(err, " on lo "), "'%s' does not name the interface", err);
+    /* a probe on any interface collides with a device-bound holder too */
+    cr_assert_eq(sock_probe_udp_dev(htonl(INADDR_ANY), port, NULL, err, sizeof(err)), -EADDRINUSE);
+    close(held);
+    cr_assert_eq(sock_probe_udp_dev(htonl(INADDR_ANY), port, "lo", err, sizeof(err)), 0, "%s", err);
+
+    /* a holder on any interface blocks the probe on lo as well */
+    held = udp_holder(&port, NULL);
+    cr_assert_eq(sock_probe_udp_dev(htonl(INADDR_ANY), port, "lo", err, sizeof(err)), -EADDRINUSE);
+    close(held);
+
+    /* an interface that does not exist: its own error, named */
+    rc = sock_probe_udp_dev(htonl(INADDR_ANY), port, "nosuchif0", err, sizeof(err));
+    cr_assert_eq(rc, -ENODEV, "got %d", rc);
+    cr_assert(strstr(err, "nosuchif0"), "'%s'", err);
+}
