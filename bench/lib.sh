@@ -18,20 +18,37 @@ bench_cleanup() {
 trap bench_cleanup EXIT INT TERM
 CLK=$(getconf CLK_TCK)
 
-# cpu_ticks PID: utime+stime of PID and its direct children (nginx workers)
+# The /proc readers below read a file once and count a process that is gone as 0:
+# a server's child (an nginx worker, a tftpd-hpa transfer) can exit between
+# pgrep listing it and the read, and a test-then-read leaves an empty value that
+# breaks the shell arithmetic.  /proc/PID/stat is split after the last ") ": the
+# command name (field 2) may hold spaces and parentheses.
+# pid_ticks PID: utime+stime+cutime+cstime (fields 14-17) of PID, in clock ticks
+pid_ticks() {
+  local s f
+  { s=$(<"/proc/$1/stat"); } 2>/dev/null || { echo 0; return; }
+  read -r -a f <<<"${s##*) }"
+  [[ "${f[11]:-}${f[12]:-}${f[13]:-}${f[14]:-}" =~ ^[0-9]+$ ]] || { echo 0; return; }
+  echo $((f[11] + f[12] + f[13] + f[14]))
+}
+# pid_rss PID: VmRSS of PID in KiB (0 when gone, or a kernel thread/zombie without one)
+pid_rss() {
+  local k v
+  while read -r k v _; do
+    [ "$k" = VmRSS: ] && [[ "$v" =~ ^[0-9]+$ ]] && { echo "$v"; return; }
+  done 2>/dev/null <"/proc/$1/status"
+  echo 0
+}
+# cpu_ticks PID: CPU ticks of PID and its direct children (nginx workers)
 cpu_ticks() {
   local t=0 p
-  for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
-    [ -r /proc/$p/stat ] || continue
-    t=$((t + $(awk '{print $14+$15+$16+$17}' /proc/$p/stat)))
-  done
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null); do t=$((t + $(pid_ticks "$p"))); done
   echo "$t"
 }
+# rss_kib PID: VmRSS (KiB) of PID and its direct children
 rss_kib() {
   local t=0 p
-  for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
-    [ -r /proc/$p/status ] && t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status)))
-  done
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null); do t=$((t + $(pid_rss "$p"))); done
   echo "$t"
 }
 # wait_tcp PORT: until something listens (5 s)

@@ -9,26 +9,17 @@
 # it falls back to /proc (utime+stime+cutime+cstime of the server and its live
 # children) and says so.
 #
-# Also: lib.sh's cpu_ticks/rss_kib test that /proc/PID/... is readable and then
-# read it; a child that exits in between breaks the shell arithmetic.  These
-# read once and count a vanished process as 0.
-
-# proc_ticks PID...: utime+stime+cutime+cstime (clock ticks) of each PID and its direct children
+# proc_ticks PID...: utime+stime+cutime+cstime (clock ticks) of each PID and its
+# direct children (a process gone by the time it is read counts 0: lib.sh's pid_ticks)
 proc_ticks() {
-  local t=0 p v
-  for p in "$@" $(for p in "$@"; do pgrep -P "$p" 2>/dev/null; done); do
-    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$p/stat" 2>/dev/null)
-    t=$((t + ${v:-0}))
-  done
+  local t=0 p
+  for p in "$@" $(for p in "$@"; do pgrep -P "$p" 2>/dev/null; done); do t=$((t + $(pid_ticks "$p"))); done
   echo "$t"
 }
 # proc_rss PID...: VmRSS (KiB) of each PID and its direct children
 proc_rss() {
-  local t=0 p v
-  for p in "$@" $(for p in "$@"; do pgrep -P "$p" 2>/dev/null; done); do
-    v=$(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null)
-    t=$((t + ${v:-0}))
-  done
+  local t=0 p
+  for p in "$@" $(for p in "$@"; do pgrep -P "$p" 2>/dev/null; done); do t=$((t + $(pid_rss "$p"))); done
   echo "$t"
 }
 

@@ -20,7 +20,8 @@
 # Knobs (environment):
 #   BENCH_MACHINES   machines per storm [100]
 #   BENCH_SCALE      file sizes against the realistic ones (loader 40 KiB, kernel
-#                    12 MiB, initrd 96 MiB, install.img 512 MiB, 300 MiB of RPMs)
+#                    12 MiB, initrd 96 MiB, install.img 512 MiB, 375 MiB of RPMs in
+#                    60 packages: tools/mktree.sh)
 #                    [0.02: 18 MB per machine; 0.01 with BENCH_QUICK]
 #   BENCH_QUICK=1    20 machines, scale 0.01
 #   BENCH_WINDOWS    TFTP windowsize asked [1 16]
@@ -203,6 +204,10 @@ sampler() {
   done
 }
 
+# UDP datagrams the kernel dropped in this namespace because a socket's receive
+# buffer was full (/proc/net/snmp Udp RcvbufErrors): a server's or the load
+# generator's socket overflowing turns into retransmission timeouts
+udp_rcvbuf_drops() { awk '$1 == "Udp:" && ++n == 2 { print $6; f = 1 } END { if (!f) print 0 }' /proc/net/snmp 2>/dev/null; }
 RES=$BW/results.tsv
 : >"$RES"
 run_storm() {  # STACK WINDOW
@@ -211,15 +216,15 @@ run_storm() {  # STACK WINDOW
   if [ "$st" = bootstorm ]; then stages=all; else stages=dhcp,tftp,kernel,initrd,ks,stage2,rpms; fi
   echo 0 >"$BW/peak.rss"; touch "$BW/sampling"
   sampler & SAMPLER=$!
-  t0=$(stack_cpu_us)
+  t0=$(stack_cpu_us); l0=$(cut -d' ' -f1 /proc/loadavg); d0=$(udp_rcvbuf_drops)
   timeout -s TERM -k 10 "$TMO" taskset -c "$CCPU" "$LOADGEN" storm --machines "$N" --stages "$stages" \
     --server 127.0.0.1 --http-port "$HTTP_PORT" --tftp-server 127.0.0.1 --tftp-port 69 --dhcp-port 67 \
     --giaddr 127.77.0.1 --blksize 1468 --windowsize "$w" --follow-config-host no --tree "$TREE" \
     --progress no --json "$BW/storm-$st-w$w.json" >"$BW/storm-$st-w$w.out" 2>&1
   rc=$?
-  t1=$(stack_cpu_us)
+  t1=$(stack_cpu_us); l1=$(cut -d' ' -f1 /proc/loadavg); d1=$(udp_rcvbuf_drops)
   rm -f "$BW/sampling"; wait "$SAMPLER" 2>/dev/null; SAMPLER=""
-  echo -e "$st\t$w\t$BW/storm-$st-w$w.json\t$((t1 - t0))\t$(cat "$BW/peak.rss")\texit $rc" >>"$RES"
+  echo -e "$st\t$w\t$BW/storm-$st-w$w.json\t$((t1 - t0))\t$(cat "$BW/peak.rss")\texit $rc\t$l0-$l1\t$((d1 - d0))" >>"$RES"
   stop_stack
   python3 - "$BW/storm-$st-w$w.json" "$st" "$w" <<'PY' >&2
 import json, sys
@@ -241,17 +246,19 @@ for w in $WINDOWS; do
   done
 done
 
-python3 - "$RES" "$N" "$SCALE" "$FSYNC" "$SRV_CPU_SOURCE" "${SKIPPED[@]}" <<'PY'
+python3 - "$RES" "$N" "$SCALE" "$FSYNC" "$SRV_CPU_SOURCE" "$TMO" "${SKIPPED[@]}" <<'PY'
 import json, sys
-path, n, scale, fsync, cpu_source = sys.argv[1:6]
-skipped = sys.argv[6:]
+path, n, scale, fsync, cpu_source, tmo = sys.argv[1:7]
+tmo = float(tmo)
+skipped = sys.argv[7:]
 STAGES = ["dhcp", "dhcp1", "tftp", "kernel", "initrd", "dhcp2", "ks", "stage2", "rpms", "callback"]
 runs = []
 for line in open(path):
     f = line.rstrip("\n").split("\t")
     if len(f) < 6:
         continue
-    r = dict(stack=f[0], w=f[1], cpu=int(f[3]) / 1e6, rss=int(f[4]), exit=f[5], j=None)
+    r = dict(stack=f[0], w=f[1], cpu=int(f[3]) / 1e6, rss=int(f[4]), exit=f[5], load=f[6] if len(f) > 6 else "-",
+             drops=f[7] if len(f) > 7 else "-", j=None)
     try:
         r["j"] = json.load(open(f[2]))
     except Exception:
@@ -262,18 +269,21 @@ def stage_names(j):
 print("Boot storm: %s machines at once, tree scale %s (loader 40 KiB, kernel/initrd/install.img/RPMs x %s), "
       "blksize 1468; bootstorm with --fsync-interval-ms %s; the old stacks skip the callback stage." % (n, scale, scale, fsync))
 print()
-print("| stack | window | installed | failed | not finished | time to last installed s | server CPU s | peak RSS MiB | notes |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+print("| stack | window | installed | failed | not finished | time to last installed s | server CPU s | peak RSS MiB | client CPU s | UDP rcvbuf drops | load avg (start-end) | notes |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
 for r in runs:
     j = r["j"]
     if not j:
-        print("| %s | %s | - | - | - | - | %.2f | %.1f | no result (%s) |" % (r["stack"], r["w"], r["cpu"], r["rss"] / 1024, r["exit"]))
+        print("| %s | %s | - | - | - | - | %.2f | %.1f | - | %s | %s | no result (%s) |" % (r["stack"], r["w"], r["cpu"],
+              r["rss"] / 1024, r["drops"], r["load"], r["exit"]))
         continue
     notes = "; ".join("%s: %d × %s" % (x["stage"], x["count"], x["reason"][:70]) for x in j.get("failures", [])[:3])
-    if j.get("interrupted"):
-        notes = "stopped at the time limit; " + notes
-    print("| %s | %s | %d | %d | %d | %.2f | %.2f | %.1f | %s |" % (r["stack"], r["w"], j["booted"], j["failed"],
-          j["not_finished"], j["time_to_last_done_s"], r["cpu"], r["rss"] / 1024, notes))
+    ttl = "%.2f" % j["time_to_last_done_s"]
+    if j.get("interrupted") or j["not_finished"]:  # the storm was stopped: the last machine is later than that
+        notes = ("stopped at the %.0f s time limit" % tmo) + ("; " + notes if notes else "")
+        ttl = "> %.0f" % tmo
+    print("| %s | %s | %d | %d | %d | %s | %.2f | %.1f | %.2f | %s | %s | %s |" % (r["stack"], r["w"], j["booted"], j["failed"],
+          j["not_finished"], ttl, r["cpu"], r["rss"] / 1024, j.get("client_cpu_s", 0), r["drops"], r["load"], notes))
 print()
 names = []
 for r in runs:
@@ -283,7 +293,9 @@ for r in runs:
                 names.append(s)
 names = [s for s in STAGES if s in names] + [s for s in names if s not in STAGES]
 if names:
-    print("Per-stage p99 (ms; a stage's time for one machine):")
+    def ms(v):  # a storm's stages span milliseconds to minutes
+        return "%.0f" % v if v < 1000 else "%.1f s" % (v / 1000) if v < 100000 else "%.0f s" % (v / 1000)
+    print("Per-stage p50 / p99 (ms, or s where marked; a stage's time for one machine):")
     print()
     print("| stack | window | " + " | ".join(names) + " |")
     print("|---|---:|" + "---:|" * len(names))
@@ -291,7 +303,18 @@ if names:
         if r["j"]:
             st = r["j"]["stages"]
             print("| %s | %s | " % (r["stack"], r["w"]) + " | ".join(
-                "%.1f" % st[s]["p99_ms"] if s in st and st[s]["ok"] else "-" for s in names) + " |")
+                "%s / %s" % (ms(st[s]["p50_ms"]), ms(st[s]["p99_ms"])) if s in st and st[s]["ok"] else "-"
+                for s in names) + " |")
+    print()
+    print("Per-stage failures / client timeouts:")
+    print()
+    print("| stack | window | " + " | ".join(names) + " |")
+    print("|---|---:|" + "---:|" * len(names))
+    for r in runs:
+        if r["j"]:
+            st = r["j"]["stages"]
+            print("| %s | %s | " % (r["stack"], r["w"]) + " | ".join(
+                "%d / %d" % (st[s]["failed"], st[s]["timeouts"]) if s in st else "-" for s in names) + " |")
     print()
 by = {(r["stack"], r["w"]): r for r in runs if r["j"]}
 ws = []
@@ -307,8 +330,17 @@ for w in ws:
         if ww != w or st == "bootstorm":
             continue
         bt, ot = b["j"]["time_to_last_done_s"], o["j"]["time_to_last_done_s"]
-        rows.append("| %s | %s | %s | %s | %s |" % (w, st, "%.2f" % (ot / bt) if bt > 0 and o["j"]["booted"] else "-",
-                    "%.2f" % (o["cpu"] / b["cpu"]) if b["cpu"] > 0 else "-",
+        unfinished = lambda x: x["j"].get("interrupted") or x["j"]["not_finished"]
+        if unfinished(b) or bt <= 0:
+            tr = "-"
+        elif unfinished(o):
+            tr = "> %.2f" % (tmo / bt)  # it had not finished at the time limit
+        else:
+            tr = "%.2f" % (ot / bt) if o["j"]["booted"] else "-"
+        if o["j"]["failed"] and tr != "-":  # its last machine is the last of those that did install
+            tr += " (%d of its machines failed)" % o["j"]["failed"]
+        rows.append("| %s | %s | %s | %s | %s |" % (w, st, tr,
+                    ("%.2f" % (o["cpu"] / b["cpu"]) + (" (it did not finish)" if unfinished(o) else "")) if b["cpu"] > 0 else "-",
                     "%.2f" % (o["rss"] / b["rss"]) if b["rss"] > 0 else "-"))
 if rows:
     print("Ratios against bootstorm (> 1: bootstorm is faster / leaner):")

@@ -10,7 +10,7 @@
 # Knobs (environment): MACHINES (200), DEMO_DIR (scratch directory,
 # /tmp/bootstorm-demo; the tree is reused when present), DEMO_SCALE (0.05:
 # file sizes against realistic ones — kernel 12 MiB, initrd 96 MiB, install.img
-# 512 MiB, 300 MiB of packages — 52 MB per machine), DEMO_WINDOW (TFTP
+# 512 MiB, 375 MiB of packages — 52 MB per machine), DEMO_WINDOW (TFTP
 # windowsize the machines ask, 16 as UEFI firmware does), DEMO_KEEP=1 (keep the
 # server and its dashboard up until Ctrl-C).
 set -euo pipefail

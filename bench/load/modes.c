@@ -14,13 +14,13 @@
 #include "bench/load/ev.h"
 #include "bench/load/httpc.h"
 #include "bench/load/load.h"
+#include "bench/load/opts.h"
 #include "bench/load/stats.h"
 #include "bench/load/tftpc.h"
 #include "bench/load/verify.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +37,6 @@ static void install_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-}
-
-static const char *optname(const struct option *lo, int val)
-{
-    for (; lo->name; lo++)
-        if (lo->val == val)
-            return lo->name;
-    return "?";
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -120,6 +112,76 @@ static void failures_json(FILE *j, const struct failures *f, const char *(*name)
             first = false;
         }
     fputc('}', j);
+}
+
+/* ---- the --json summary: one table of fields per mode ---- */
+
+enum jkind { J_U64, J_F0, J_F1, J_F2, J_F3, J_F4, J_STR, J_BOOL, J_HIST, J_FAILURES };
+struct jfield {
+    const char *key;
+    enum jkind kind;
+    uint64_t u;                  /* J_U64; J_BOOL: 0/1 */
+    double f;                    /* J_F0..J_F4: that many decimals */
+    const char *s;               /* J_STR */
+    const struct stats_hist *h;  /* J_HIST */
+    const struct failures *fail; /* J_FAILURES, with name */
+    const char *(*name)(int);
+};
+#define JU(k, v) {.key = (k), .kind = J_U64, .u = (uint64_t)(v)}
+#define JF(k, d, v) {.key = (k), .kind = J_F##d, .f = (double)(v)}
+#define JS(k, v) {.key = (k), .kind = J_STR, .s = (v)}
+#define JB(k, v) {.key = (k), .kind = J_BOOL, .u = (v) ? 1 : 0}
+#define JH(k, v) {.key = (k), .kind = J_HIST, .h = (v)}
+#define JFAIL(v, fn) {.key = "failures", .kind = J_FAILURES, .fail = (v), .name = (fn)}
+
+/* Writes {"key":value,...} and a newline to path; false (said on stderr) when
+ * the file cannot be written.  No path: nothing to do. */
+static bool json_write(const char *mode, const char *path, const struct jfield *f, size_t n)
+{
+    if (!path)
+        return true;
+    FILE *j = fopen(path, "w");
+    if (!j) {
+        fprintf(stderr, "bootstorm-load %s: --json %s: %s\n", mode, path, strerror(errno));
+        return false;
+    }
+    fputc('{', j);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            fputc(',', j);
+        switch (f[i].kind) {
+        case J_HIST: json_hist(j, f[i].key, f[i].h); continue;
+        case J_FAILURES: failures_json(j, f[i].fail, f[i].name); continue;
+        default: break;
+        }
+        fprintf(j, "\"%s\":", f[i].key);
+        switch (f[i].kind) {
+        case J_U64: fprintf(j, "%llu", (unsigned long long)f[i].u); break;
+        case J_F0: fprintf(j, "%.0f", f[i].f); break;
+        case J_F1: fprintf(j, "%.1f", f[i].f); break;
+        case J_F2: fprintf(j, "%.2f", f[i].f); break;
+        case J_F3: fprintf(j, "%.3f", f[i].f); break;
+        case J_F4: fprintf(j, "%.4f", f[i].f); break;
+        case J_STR: stats_json_str(j, f[i].s); break;
+        case J_BOOL: fputs(f[i].u ? "true" : "false", j); break;
+        default: break;
+        }
+    }
+    fputs("}\n", j);
+    bool ok = !ferror(j);
+    if (fclose(j) != 0 || !ok) {
+        fprintf(stderr, "bootstorm-load %s: --json %s: write failed\n", mode, path);
+        return false;
+    }
+    return true;
+}
+
+static void failures_report(const struct failures *f, const char *(*name)(int))
+{
+    if (!f->total)
+        return;
+    printf("failures:\n");
+    failures_print(f, name);
 }
 
 /* ---- source addresses: connections and transfers spread over many ---- */
@@ -206,7 +268,17 @@ static struct {
     bool stopping;
     struct ev_timer tick;
     uint64_t last_ok, last_bytes, last_tick;
+    uint64_t rx0, rx_end; /* body bytes received by all requests, finished or not: at t0, at the deadline */
+    bool rx_ended;
 } H;
+
+/* Body bytes received so far by every request, also those still in flight. */
+static uint64_t h_rx_bytes(void)
+{
+    struct httpc_counters c;
+    httpc_get_counters(&c);
+    return c.bytes;
+}
 
 static const char *http_kind_name(int k) { return httpc_status_name((enum httpc_status)k); }
 
@@ -324,10 +396,10 @@ static void h_tick(struct ev_timer *t)
     double dt = (double)(now - H.last_tick) / 1e9;
     if (dt > 0)
         load_progress("%6.1fs  %u connections  %.0f req/s  %.1f MB/s  ok %llu failed %llu", (double)(now - H.t0) / 1e9,
-                      H.active, (double)(H.ok - H.last_ok) / dt, (double)(H.bytes_ok - H.last_bytes) / 1e6 / dt,
+                      H.active, (double)(H.ok - H.last_ok) / dt, (double)(h_rx_bytes() - H.last_bytes) / 1e6 / dt,
                       (unsigned long long)H.ok, (unsigned long long)H.fail.total);
     H.last_ok = H.ok;
-    H.last_bytes = H.bytes_ok;
+    H.last_bytes = h_rx_bytes();
     H.last_tick = now;
     ev_timer_arm(&H.tick, 500 * EV_MS);
 }
@@ -399,96 +471,54 @@ static bool h_add_url(const char *s, unsigned *cap, char *why, size_t wl)
     return true;
 }
 
+/* --url: appended to H.urls (its capacity in h_url_cap) */
+static unsigned h_url_cap;
+static bool h_opt_url(const char *a, char *why, size_t wl)
+{
+    char w[256];
+    if (h_add_url(a, &h_url_cap, w, sizeof(w)))
+        return true;
+    snprintf(why, wl, "--url %s", w);
+    return false;
+}
+
 int http_mode_main(int argc, char **argv)
 {
-    enum { O_URL = 256, O_LIST, O_CONNS, O_DUR, O_RPC, O_ONCE, O_NEWCONN, O_METHOD, O_RANGE, O_TO, O_SRCBASE,
-           O_SOURCES, O_TREE, O_VERIFY, O_JSON, O_PROGRESS };
-    static const struct option lo[] = {
-        {"url", 1, 0, O_URL},           {"url-list", 1, 0, O_LIST},       {"connections", 1, 0, O_CONNS},
-        {"duration", 1, 0, O_DUR},      {"requests-per-conn", 1, 0, O_RPC}, {"each-once", 0, 0, O_ONCE},
-        {"new-conn-per-request", 0, 0, O_NEWCONN}, {"method", 1, 0, O_METHOD}, {"range", 1, 0, O_RANGE},
-        {"timeout", 1, 0, O_TO},        {"source-base", 1, 0, O_SRCBASE}, {"sources", 1, 0, O_SOURCES},
-        {"tree", 1, 0, O_TREE},         {"verify", 2, 0, O_VERIFY},       {"json", 1, 0, O_JSON},
-        {"progress", 1, 0, O_PROGRESS}, {"help", 0, 0, 'h'},              {0, 0, 0, 0}};
+    static const char *const methods[] = {"GET", "HEAD", NULL};
     memset(&H, 0, sizeof(H));
+    h_url_cap = 0;
     H.conns = 10;
     H.timeout_ms = 30000;
     H.src.n = 256;
     int progress = -1;
-    unsigned cap = 0;
+    unsigned head = 0;
     char why[256];
     const char *list = NULL;
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        const char *a = optarg;
-        uint64_t v;
-        bool b;
-        switch (o) {
-        case O_URL:
-            if (!h_add_url(a, &cap, why, sizeof(why)))
-                return load_usage_error("http", "--url %s", why);
-            break;
-        case O_LIST: list = a; break;
-        case O_CONNS:
-            if (!load_parse_u64(a, 1, 100000, &v))
-                return load_usage_error("http", "--connections %s: want 1-100000", a);
-            H.conns = (unsigned)v;
-            break;
-        case O_DUR:
-            if (!load_parse_seconds(a, &H.duration_s) || H.duration_s <= 0)
-                return load_usage_error("http", "--duration %s: want seconds > 0", a);
-            break;
-        case O_RPC:
-            if (!load_parse_u64(a, 1, 1000000000, &H.per_conn))
-                return load_usage_error("http", "--requests-per-conn %s: want 1 or more", a);
-            break;
-        case O_ONCE: H.each_once = true; break;
-        case O_NEWCONN: H.new_conn = true; break;
-        case O_METHOD:
-            if (!strcmp(a, "GET"))
-                H.head = false;
-            else if (!strcmp(a, "HEAD"))
-                H.head = true;
-            else
-                return load_usage_error("http", "--method %s: GET or HEAD", a);
-            break;
-        case O_RANGE:
-            if (!load_parse_size(a, &H.range) || !H.range)
-                return load_usage_error("http", "--range %s: want a size > 0 (e.g. 1M)", a);
-            break;
-        case O_TO:
-            if (!load_parse_u64(a, 100, 3600000, &H.timeout_ms))
-                return load_usage_error("http", "--timeout %s: want 100-3600000 ms", a);
-            break;
-        case O_SRCBASE:
-            if (!load_parse_ip(a, &H.src.base))
-                return load_usage_error("http", "--source-base %s: not an IPv4 address", a);
-            break;
-        case O_SOURCES:
-            if (!load_parse_u64(a, 1, 1000000, &v))
-                return load_usage_error("http", "--sources %s: want 1-1000000", a);
-            H.src.n = (unsigned)v;
-            break;
-        case O_TREE: H.tree = a; break;
-        case O_VERIFY:
-            if (!a)
-                H.verify = VERIFY_CRC32C;
-            else if (!verify_parse_kind(a, &H.verify))
-                return load_usage_error("http", "--verify=%s: crc32c, sha256 or none", a);
-            break;
-        case O_JSON: H.json = a; break;
-        case O_PROGRESS:
-            if (!load_parse_bool(a, &b))
-                return load_usage_error("http", "--%s %s: want yes or no", optname(lo, o), a);
-            progress = b;
-            break;
-        case 'h': http_mode_usage(stdout); return LOAD_EXIT_OK;
-        default: return load_usage_error("http", "unknown option");
-        }
+    const struct opt_def defs[] = {
+        OPT_DEF("url", OPT_CALL, NULL, .call = h_opt_url),
+        OPT_DEF("url-list", OPT_STR, &list),
+        OPT_DEF("connections", OPT_UINT, &H.conns, .lo = 1, .hi = 100000),
+        OPT_DEF("duration", OPT_SECONDS, &H.duration_s),
+        OPT_DEF("requests-per-conn", OPT_U64, &H.per_conn, .lo = 1, .hi = 1000000000, .want = "want 1 or more"),
+        OPT_DEF("each-once", OPT_FLAG, &H.each_once),
+        OPT_DEF("new-conn-per-request", OPT_FLAG, &H.new_conn),
+        OPT_DEF("method", OPT_CHOICE, &head, .choices = methods),
+        OPT_DEF("range", OPT_SIZE, &H.range),
+        OPT_DEF("timeout", OPT_U64, &H.timeout_ms, .lo = 100, .hi = 3600000, .want = "want 100-3600000 ms"),
+        OPT_DEF("source-base", OPT_IP, &H.src.base),
+        OPT_DEF("sources", OPT_UINT, &H.src.n, .lo = 1, .hi = 1000000),
+        OPT_DEF("tree", OPT_STR, &H.tree),
+        OPT_DEF("verify", OPT_VERIFY, &H.verify),
+        OPT_DEF("json", OPT_STR, &H.json),
+        OPT_DEF("progress", OPT_TRI, &progress, .want = "want yes or no"),
+        OPT_END,
+    };
+    switch (opts_parse("http", defs, argc, argv, http_mode_usage)) {
+    case OPTS_OK: break;
+    case OPTS_HELP: free(H.urls); return LOAD_EXIT_OK;
+    default: free(H.urls); return LOAD_EXIT_USAGE;
     }
-    if (optind < argc)
-        return load_usage_error("http", "unexpected argument '%s'", argv[optind]);
+    H.head = head == 1;
     if (list) {
         FILE *f = fopen(list, "r");
         if (!f)
@@ -498,7 +528,7 @@ int http_mode_main(int argc, char **argv)
             line[strcspn(line, "\r\n")] = 0;
             if (!line[0] || line[0] == '#')
                 continue;
-            if (!h_add_url(line, &cap, why, sizeof(why))) {
+            if (!h_add_url(line, &h_url_cap, why, sizeof(why))) {
                 fclose(f);
                 return load_usage_error("http", "--url-list %s: %s", list, why);
             }
@@ -562,6 +592,7 @@ int http_mode_main(int argc, char **argv)
     double cpu0 = cpu_seconds();
     H.t0 = ev_refresh();
     H.last_tick = H.t0;
+    H.rx0 = H.last_bytes = h_rx_bytes();
     H.deadline = H.duration_s > 0 ? H.t0 + (uint64_t)(H.duration_s * 1e9) : UINT64_MAX;
     H.tick.fn = h_tick;
     if (load_progress_on())
@@ -576,8 +607,11 @@ int http_mode_main(int argc, char **argv)
     }
     while (H.active && !g_stop) {
         uint64_t now = ev_now();
-        if (!H.stopping && now >= H.deadline)
+        if (!H.stopping && now >= H.deadline) {
             H.stopping = true;
+            H.rx_end = h_rx_bytes();
+            H.rx_ended = true;
+        }
         if (H.stopping && now >= H.deadline + 100 * EV_MS) { /* drop what is still in flight */
             for (unsigned i = 0; i < H.conns; i++)
                 if (!H.cl[i].finished) {
@@ -591,6 +625,7 @@ int http_mode_main(int argc, char **argv)
     }
     H.end = ev_refresh();
     double cpu = cpu_seconds() - cpu0;
+    uint64_t rx = (H.rx_ended ? H.rx_end : h_rx_bytes()) - H.rx0;
     load_progress_clear();
     for (unsigned i = 0; i < H.conns; i++)
         if (H.cl[i].c)
@@ -616,6 +651,9 @@ int http_mode_main(int argc, char **argv)
            (unsigned long long)H.fail.total, secs);
     printf("throughput   %.1f req/s, %.1f MB/s (%.3f GB/s)\n", secs > 0 ? (double)H.ok / secs : 0,
            stats_mbps(H.bytes_ok, (uint64_t)(secs * 1e9)), stats_mbps(H.bytes_ok, (uint64_t)(secs * 1e9)) / 1000);
+    if (rx > H.bytes_ok) /* requests cut at the deadline, or failed part-way */
+        printf("received     %.1f MB in all, %.1f MB/s (also requests unfinished at the end or failed)\n",
+               (double)rx / 1e6, stats_mbps(rx, (uint64_t)(secs * 1e9)));
     print_hist("latency", &H.lat);
     print_hist("first byte", &H.ttfb);
     printf("connections  %llu opened (%.0f/s), %llu idle ones closed by the server and reopened\n",
@@ -628,35 +666,17 @@ int http_mode_main(int argc, char **argv)
                stats_fmt_ns(c, sizeof(c), fin.max, 1), spread);
     }
     printf("client cpu   %.2f s (%.1f us per request)\n", cpu, H.ok ? cpu * 1e6 / (double)H.ok : 0);
-    if (H.fail.total) {
-        printf("failures:\n");
-        failures_print(&H.fail, http_kind_name);
-    }
-    bool files_ok = true;
-    if (H.json) {
-        FILE *j = fopen(H.json, "w");
-        if (!j) {
-            fprintf(stderr, "bootstorm-load http: --json %s: %s\n", H.json, strerror(errno));
-            files_ok = false;
-        } else {
-            fprintf(j, "{\"mode\":\"http\",\"connections\":%u,\"keepalive\":%s,\"urls\":%u,\"range\":%llu,"
-                       "\"seconds\":%.3f,\"ok\":%llu,\"failed\":%llu,\"req_per_s\":%.1f,\"mb_per_s\":%.2f,"
-                       "\"bytes\":%llu,\"connects\":%llu,\"client_cpu_s\":%.3f,",
-                    H.conns, H.new_conn ? "false" : "true", H.nurls, (unsigned long long)H.range, secs,
-                    (unsigned long long)H.ok, (unsigned long long)H.fail.total, secs > 0 ? (double)H.ok / secs : 0,
-                    stats_mbps(H.bytes_ok, (uint64_t)(secs * 1e9)), (unsigned long long)H.bytes_ok,
-                    (unsigned long long)hc.connects, cpu);
-            json_hist(j, "latency", &H.lat);
-            fputc(',', j);
-            json_hist(j, "first_byte", &H.ttfb);
-            fputc(',', j);
-            json_hist(j, "finish", &fin);
-            fprintf(j, ",\"finish_spread_pct\":%.2f,", spread);
-            failures_json(j, &H.fail, http_kind_name);
-            fprintf(j, "}\n");
-            files_ok = fclose(j) == 0;
-        }
-    }
+    failures_report(&H.fail, http_kind_name);
+    double mbps = stats_mbps(H.bytes_ok, (uint64_t)(secs * 1e9));
+    const struct jfield jf[] = {
+        JS("mode", "http"), JU("connections", H.conns), JB("keepalive", !H.new_conn), JU("urls", H.nurls),
+        JU("range", H.range), JF("seconds", 3, secs), JU("ok", H.ok), JU("failed", H.fail.total),
+        JF("req_per_s", 1, secs > 0 ? (double)H.ok / secs : 0), JF("mb_per_s", 2, mbps), JU("bytes", H.bytes_ok),
+        JU("bytes_received", rx), JF("mb_per_s_received", 2, stats_mbps(rx, (uint64_t)(secs * 1e9))),
+        JU("connects", hc.connects), JF("client_cpu_s", 3, cpu), JH("latency", &H.lat), JH("first_byte", &H.ttfb),
+        JH("finish", &fin), JF("finish_spread_pct", 2, spread), JFAIL(&H.fail, http_kind_name),
+    };
+    bool files_ok = json_write("http", H.json, jf, sizeof(jf) / sizeof(jf[0]));
     free(H.cl);
     free(H.urls);
     verify_refs_free();
@@ -722,6 +742,8 @@ static struct {
     struct failures fail;
     struct ev_timer tick;
     uint64_t last_ok, last_bytes, last_tick;
+    uint64_t rx0, rx_end; /* in-order bytes of all transfers, finished or not: at t0, at the deadline */
+    bool rx_ended;
 } T;
 
 static const char *tftp_kind_name(int k) { return tftpc_status_name((enum tftpc_status)k); }
@@ -796,19 +818,34 @@ static void t_tick(struct ev_timer *t)
     ev_timer_arm(&T.tick, 500 * EV_MS);
 }
 
+static bool t_opt_file(const char *a, char *why, size_t wl)
+{
+    if (!*a || strlen(a) > 255) {
+        snprintf(why, wl, "--file '%s': 1-255 bytes", a);
+        return false;
+    }
+    T.files[T.nfiles++] = a; /* T.files has room for every argument */
+    return true;
+}
+
+static bool t_opt_blksize(const char *a, char *why, size_t wl)
+{
+    uint64_t v;
+    if (!load_parse_u64(a, 0, 65464, &v)) {
+        snprintf(why, wl, "--blksize %s: want 0-65464", a);
+        return false;
+    }
+    if (v && v < 8) { /* RFC 2348: 8-65464 */
+        snprintf(why, wl, "--blksize %s: 0 or 8-65464", a);
+        return false;
+    }
+    T.blksize = (uint32_t)v;
+    return true;
+}
+
 int tftp_mode_main(int argc, char **argv)
 {
-    enum { O_SERVER = 256, O_PORT, O_FILE, O_CLIENTS, O_BLK, O_WIN, O_TSIZE, O_DUR, O_XFERS, O_TO, O_RETRIES,
-           O_DALLY, O_SRCBASE, O_SOURCES, O_TREE, O_VERIFY, O_JSON, O_PROGRESS, O_IO };
     enum load_io io = LOAD_IO_AUTO;
-    static const struct option lo[] = {
-        {"server", 1, 0, O_SERVER},   {"port", 1, 0, O_PORT},         {"file", 1, 0, O_FILE},
-        {"clients", 1, 0, O_CLIENTS}, {"blksize", 1, 0, O_BLK},       {"windowsize", 1, 0, O_WIN},
-        {"tsize", 1, 0, O_TSIZE},     {"duration", 1, 0, O_DUR},      {"transfers", 1, 0, O_XFERS},
-        {"timeout", 1, 0, O_TO},      {"retries", 1, 0, O_RETRIES},   {"dally", 1, 0, O_DALLY},
-        {"source-base", 1, 0, O_SRCBASE}, {"sources", 1, 0, O_SOURCES}, {"tree", 1, 0, O_TREE},
-        {"verify", 2, 0, O_VERIFY},   {"json", 1, 0, O_JSON},         {"progress", 1, 0, O_PROGRESS},
-        {"io", 1, 0, O_IO},           {"help", 0, 0, 'h'},            {0, 0, 0, 0}};
     memset(&T, 0, sizeof(T));
     uint32_t server;
     load_parse_ip("127.0.0.1", &server);
@@ -824,79 +861,33 @@ int tftp_mode_main(int argc, char **argv)
     T.files = calloc((size_t)argc, sizeof(*T.files));
     if (!T.files)
         return LOAD_EXIT_USAGE;
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        const char *a = optarg;
-        uint64_t v;
-        bool b;
-#define NUM(lo_, hi_, dst)                                                                                      \
-    do {                                                                                                        \
-        if (!load_parse_u64(a, lo_, hi_, &v))                                                                   \
-            return load_usage_error("tftp", "--%s %s: want %llu-%llu", optname(lo, o), a,                       \
-                                    (unsigned long long)(lo_), (unsigned long long)(hi_));                       \
-        dst = v;                                                                                                \
-    } while (0)
-        switch (o) {
-        case O_SERVER:
-            if (!load_parse_ip(a, &server))
-                return load_usage_error("tftp", "--server %s: not an IPv4 address", a);
-            break;
-        case O_PORT: NUM(1, 65535, port); break;
-        case O_FILE:
-            if (!*a || strlen(a) > 255)
-                return load_usage_error("tftp", "--file '%s': 1-255 bytes", a);
-            T.files[T.nfiles++] = a;
-            break;
-        case O_CLIENTS: NUM(1, 100000, T.clients); break;
-        case O_BLK:
-            NUM(0, 65464, T.blksize);
-            if (T.blksize && T.blksize < 8)
-                return load_usage_error("tftp", "--blksize %s: 0 or 8-65464", a);
-            break;
-        case O_WIN: NUM(1, 32767, T.window); break;
-        case O_TSIZE:
-            if (!load_parse_bool(a, &b))
-                return load_usage_error("tftp", "--tsize %s: yes or no", a);
-            T.tsize = b;
-            break;
-        case O_DUR:
-            if (!load_parse_seconds(a, &T.duration_s) || T.duration_s <= 0)
-                return load_usage_error("tftp", "--duration %s: want seconds > 0", a);
-            break;
-        case O_XFERS: NUM(1, UINT32_MAX, T.transfers); break;
-        case O_TO: NUM(10, 60000, T.timeout_ms); break;
-        case O_RETRIES: NUM(0, 100, T.retries); break;
-        case O_DALLY: NUM(0, 10000, T.dally_ms); break;
-        case O_SRCBASE:
-            if (!load_parse_ip(a, &T.src.base))
-                return load_usage_error("tftp", "--source-base %s: not an IPv4 address", a);
-            break;
-        case O_SOURCES: NUM(1, 1000000, T.src.n); break;
-        case O_TREE: T.tree = a; break;
-        case O_VERIFY:
-            if (!a)
-                T.verify = VERIFY_CRC32C;
-            else if (!verify_parse_kind(a, &T.verify))
-                return load_usage_error("tftp", "--verify=%s: crc32c, sha256 or none", a);
-            break;
-        case O_JSON: T.json = a; break;
-        case O_PROGRESS:
-            if (!load_parse_bool(a, &b))
-                return load_usage_error("tftp", "--progress %s: yes or no", a);
-            progress = b;
-            break;
-        case O_IO:
-            if (!load_parse_io(a, &io))
-                return load_usage_error("tftp", "--io %s: auto, uring or epoll", a);
-            break;
-        case 'h': tftp_mode_usage(stdout); free(T.files); return LOAD_EXIT_OK;
-        default: return load_usage_error("tftp", "unknown option");
-        }
-#undef NUM
+    const struct opt_def defs[] = {
+        OPT_DEF("server", OPT_IP, &server),
+        OPT_DEF("port", OPT_UINT, &port, .lo = 1, .hi = 65535),
+        OPT_DEF("file", OPT_CALL, NULL, .call = t_opt_file),
+        OPT_DEF("clients", OPT_UINT, &T.clients, .lo = 1, .hi = 100000),
+        OPT_DEF("blksize", OPT_CALL, NULL, .call = t_opt_blksize),
+        OPT_DEF("windowsize", OPT_UINT, &T.window, .lo = 1, .hi = 32767),
+        OPT_DEF("tsize", OPT_BOOL, &T.tsize),
+        OPT_DEF("duration", OPT_SECONDS, &T.duration_s),
+        OPT_DEF("transfers", OPT_U64, &T.transfers, .lo = 1, .hi = UINT32_MAX),
+        OPT_DEF("timeout", OPT_UINT, &T.timeout_ms, .lo = 10, .hi = 60000),
+        OPT_DEF("retries", OPT_UINT, &T.retries, .lo = 0, .hi = 100),
+        OPT_DEF("dally", OPT_UINT, &T.dally_ms, .lo = 0, .hi = 10000),
+        OPT_DEF("source-base", OPT_IP, &T.src.base),
+        OPT_DEF("sources", OPT_UINT, &T.src.n, .lo = 1, .hi = 1000000),
+        OPT_DEF("tree", OPT_STR, &T.tree),
+        OPT_DEF("verify", OPT_VERIFY, &T.verify),
+        OPT_DEF("json", OPT_STR, &T.json),
+        OPT_DEF("progress", OPT_TRI, &progress),
+        OPT_DEF("io", OPT_IO, &io),
+        OPT_END,
+    };
+    enum opts_result pr = opts_parse("tftp", defs, argc, argv, tftp_mode_usage);
+    if (pr != OPTS_OK) {
+        free(T.files);
+        return pr == OPTS_HELP ? LOAD_EXIT_OK : LOAD_EXIT_USAGE;
     }
-    if (optind < argc)
-        return load_usage_error("tftp", "unexpected argument '%s'", argv[optind]);
     if (!T.nfiles)
         return load_usage_error("tftp", "needs --file NAME");
     if (T.duration_s > 0 && T.transfers)
@@ -931,6 +922,7 @@ int tftp_mode_main(int argc, char **argv)
     double cpu0 = cpu_seconds();
     T.t0 = ev_refresh();
     T.last_tick = T.t0;
+    T.rx0 = T.last_bytes = tftpc_total_bytes();
     T.deadline = T.duration_s > 0 ? T.t0 + (uint64_t)(T.duration_s * 1e9) : UINT64_MAX;
     T.tick.fn = t_tick;
     if (load_progress_on())
@@ -948,6 +940,8 @@ int tftp_mode_main(int argc, char **argv)
         uint64_t now = ev_now();
         if (now >= T.deadline) {
             T.stopping = true;
+            T.rx_end = tftpc_total_bytes();
+            T.rx_ended = true;
             for (unsigned i = 0; i < T.clients; i++) /* in flight at the deadline: not counted */
                 if (T.cl[i].x) {
                     tftpc_abort(T.cl[i].x);
@@ -961,6 +955,7 @@ int tftp_mode_main(int argc, char **argv)
     }
     uint64_t end = ev_refresh();
     double cpu = cpu_seconds() - cpu0;
+    uint64_t rx = (T.rx_ended ? T.rx_end : tftpc_total_bytes()) - T.rx0;
     load_progress_clear();
     for (unsigned i = 0; i < T.clients; i++)
         if (T.cl[i].x)
@@ -976,38 +971,25 @@ int tftp_mode_main(int argc, char **argv)
            secs);
     printf("throughput   %.1f transfers/s, %.1f MB/s\n", secs > 0 ? (double)T.ok / secs : 0,
            stats_mbps(T.bytes_ok, (uint64_t)(secs * 1e9)));
+    if (rx > T.bytes_ok) /* transfers cut at the deadline, or failed part-way */
+        printf("received     %.1f MB in all, %.1f MB/s (also transfers unfinished at the end or failed)\n",
+               (double)rx / 1e6, stats_mbps(rx, (uint64_t)(secs * 1e9)));
     print_hist("time", &T.lat);
     printf("recovery     %llu retransmissions, %llu timeouts, %llu duplicate blocks, %llu gaps, %llu strays\n",
            (unsigned long long)T.retransmits, (unsigned long long)T.timeouts, (unsigned long long)T.dups,
            (unsigned long long)T.gaps, (unsigned long long)T.strays);
     printf("client cpu   %.2f s (%.2f s per GB)\n", cpu, T.bytes_ok ? cpu / ((double)T.bytes_ok / 1e9) : 0);
-    if (T.fail.total) {
-        printf("failures:\n");
-        failures_print(&T.fail, tftp_kind_name);
-    }
-    bool files_ok = true;
-    if (T.json) {
-        FILE *j = fopen(T.json, "w");
-        if (!j) {
-            fprintf(stderr, "bootstorm-load tftp: --json %s: %s\n", T.json, strerror(errno));
-            files_ok = false;
-        } else {
-            fprintf(j, "{\"mode\":\"tftp\",\"clients\":%u,\"blksize\":%u,\"windowsize\":%u,\"negotiated_blksize\":%u,"
-                       "\"negotiated_windowsize\":%u,\"seconds\":%.3f,\"ok\":%llu,\"failed\":%llu,"
-                       "\"transfers_per_s\":%.2f,\"mb_per_s\":%.2f,\"bytes\":%llu,\"retransmits\":%llu,"
-                       "\"timeouts\":%llu,\"dup_blocks\":%llu,\"gaps\":%llu,\"strays\":%llu,\"client_cpu_s\":%.3f,",
-                    T.clients, T.blksize, T.window, T.neg_blksize, T.neg_window, secs, (unsigned long long)T.ok,
-                    (unsigned long long)T.fail.total, secs > 0 ? (double)T.ok / secs : 0,
-                    stats_mbps(T.bytes_ok, (uint64_t)(secs * 1e9)), (unsigned long long)T.bytes_ok,
-                    (unsigned long long)T.retransmits, (unsigned long long)T.timeouts, (unsigned long long)T.dups,
-                    (unsigned long long)T.gaps, (unsigned long long)T.strays, cpu);
-            json_hist(j, "time", &T.lat);
-            fputc(',', j);
-            failures_json(j, &T.fail, tftp_kind_name);
-            fprintf(j, "}\n");
-            files_ok = fclose(j) == 0;
-        }
-    }
+    failures_report(&T.fail, tftp_kind_name);
+    const struct jfield jf[] = {
+        JS("mode", "tftp"), JU("clients", T.clients), JU("blksize", T.blksize), JU("windowsize", T.window),
+        JU("negotiated_blksize", T.neg_blksize), JU("negotiated_windowsize", T.neg_window), JF("seconds", 3, secs),
+        JU("ok", T.ok), JU("failed", T.fail.total), JF("transfers_per_s", 2, secs > 0 ? (double)T.ok / secs : 0),
+        JF("mb_per_s", 2, stats_mbps(T.bytes_ok, (uint64_t)(secs * 1e9))), JU("bytes", T.bytes_ok),
+        JU("bytes_received", rx), JF("mb_per_s_received", 2, stats_mbps(rx, (uint64_t)(secs * 1e9))),
+        JU("retransmits", T.retransmits), JU("timeouts", T.timeouts), JU("dup_blocks", T.dups), JU("gaps", T.gaps),
+        JU("strays", T.strays), JF("client_cpu_s", 3, cpu), JH("time", &T.lat), JFAIL(&T.fail, tftp_kind_name),
+    };
+    bool files_ok = json_write("tftp", T.json, jf, sizeof(jf) / sizeof(jf[0]));
     free(T.cl);
     free(T.refs);
     free(T.files);
@@ -1214,88 +1196,41 @@ static void dx_tick(struct ev_timer *t)
 
 int dhcp_mode_main(int argc, char **argv)
 {
-    enum { O_SERVER = 256, O_PORT, O_GIADDR, O_RELAYPORT, O_RATE, O_OUT, O_DUR, O_CLIENTS, O_MACBASE, O_TO,
-           O_RELEASE, O_ARCH, O_JSON, O_PROGRESS };
-    static const struct option lo[] = {
-        {"server", 1, 0, O_SERVER},    {"port", 1, 0, O_PORT},          {"giaddr", 1, 0, O_GIADDR},
-        {"relay-port", 1, 0, O_RELAYPORT}, {"rate", 1, 0, O_RATE},      {"outstanding", 1, 0, O_OUT},
-        {"duration", 1, 0, O_DUR},     {"clients", 1, 0, O_CLIENTS},    {"mac-base", 1, 0, O_MACBASE},
-        {"timeout", 1, 0, O_TO},       {"release", 1, 0, O_RELEASE},    {"arch", 1, 0, O_ARCH},
-        {"json", 1, 0, O_JSON},        {"progress", 1, 0, O_PROGRESS},  {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const char *const arches[] = {"bios", "efi64", NULL};
+    static const unsigned arch_codes[] = {0, 7}; /* option 93 (RFC 4578 §2.1) */
     memset(&D, 0, sizeof(D));
     uint32_t server, giaddr;
     load_parse_ip("127.0.0.1", &server);
     load_parse_ip("127.77.0.1", &giaddr);
-    unsigned port = 67, rport = 67;
-    D.rate = 1000;
+    unsigned port = 67, rport = 67, arch = 0;
+    uint64_t rate = 1000;
     D.outstanding = 256;
     D.duration_s = 10;
     D.timeout_ms = 1000;
     memcpy(D.mac_base, (uint8_t[]){0x52, 0x54, 0x01, 0, 0, 0}, 6);
     int progress = -1;
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        const char *a = optarg;
-        uint64_t v;
-        bool b;
-#define NUM(lo_, hi_, dst)                                                                                      \
-    do {                                                                                                        \
-        if (!load_parse_u64(a, lo_, hi_, &v))                                                                   \
-            return load_usage_error("dhcp", "--%s %s: want %llu-%llu", optname(lo, o), a,                       \
-                                    (unsigned long long)(lo_), (unsigned long long)(hi_));                       \
-        dst = v;                                                                                                \
-    } while (0)
-        switch (o) {
-        case O_SERVER:
-            if (!load_parse_ip(a, &server))
-                return load_usage_error("dhcp", "--server %s: not an IPv4 address", a);
-            break;
-        case O_PORT: NUM(1, 65535, port); break;
-        case O_GIADDR:
-            if (!load_parse_ip(a, &giaddr))
-                return load_usage_error("dhcp", "--giaddr %s: not an IPv4 address", a);
-            break;
-        case O_RELAYPORT: NUM(1, 65535, rport); break;
-        case O_RATE: NUM(0, 10000000, D.rate); break;
-        case O_OUT: NUM(1, 1u << DX_SLOT_BITS, D.outstanding); break;
-        case O_DUR:
-            if (!load_parse_seconds(a, &D.duration_s) || D.duration_s <= 0)
-                return load_usage_error("dhcp", "--duration %s: want seconds > 0", a);
-            break;
-        case O_CLIENTS: NUM(0, 1ull << 40, D.clients); break;
-        case O_MACBASE:
-            if (!load_parse_mac(a, D.mac_base))
-                return load_usage_error("dhcp", "--mac-base %s: want aa:bb:cc:dd:ee:ff", a);
-            break;
-        case O_TO: NUM(10, 60000, D.timeout_ms); break;
-        case O_RELEASE:
-            if (!load_parse_bool(a, &b))
-                return load_usage_error("dhcp", "--release %s: yes or no", a);
-            D.release = b;
-            break;
-        case O_ARCH:
-            if (!strcmp(a, "bios"))
-                D.arch = 0;
-            else if (!strcmp(a, "efi64"))
-                D.arch = 7;
-            else
-                return load_usage_error("dhcp", "--arch %s: bios or efi64", a);
-            break;
-        case O_JSON: D.json = a; break;
-        case O_PROGRESS:
-            if (!load_parse_bool(a, &b))
-                return load_usage_error("dhcp", "--progress %s: yes or no", a);
-            progress = b;
-            break;
-        case 'h': dhcp_mode_usage(stdout); return LOAD_EXIT_OK;
-        default: return load_usage_error("dhcp", "unknown option");
-        }
-#undef NUM
-    }
-    if (optind < argc)
-        return load_usage_error("dhcp", "unexpected argument '%s'", argv[optind]);
+    const struct opt_def defs[] = {
+        OPT_DEF("server", OPT_IP, &server),
+        OPT_DEF("port", OPT_UINT, &port, .lo = 1, .hi = 65535),
+        OPT_DEF("giaddr", OPT_IP, &giaddr),
+        OPT_DEF("relay-port", OPT_UINT, &rport, .lo = 1, .hi = 65535),
+        OPT_DEF("rate", OPT_U64, &rate, .lo = 0, .hi = 10000000),
+        OPT_DEF("outstanding", OPT_UINT, &D.outstanding, .lo = 1, .hi = 1u << DX_SLOT_BITS),
+        OPT_DEF("duration", OPT_SECONDS, &D.duration_s),
+        OPT_DEF("clients", OPT_U64, &D.clients, .lo = 0, .hi = 1ull << 40),
+        OPT_DEF("mac-base", OPT_MAC, D.mac_base),
+        OPT_DEF("timeout", OPT_UINT, &D.timeout_ms, .lo = 10, .hi = 60000),
+        OPT_DEF("release", OPT_BOOL, &D.release),
+        OPT_DEF("arch", OPT_CHOICE, &arch, .choices = arches, .values = arch_codes),
+        OPT_DEF("json", OPT_STR, &D.json),
+        OPT_DEF("progress", OPT_TRI, &progress),
+        OPT_END,
+    };
+    enum opts_result pr = opts_parse("dhcp", defs, argc, argv, dhcp_mode_usage);
+    if (pr != OPTS_OK)
+        return pr == OPTS_HELP ? LOAD_EXIT_OK : LOAD_EXIT_USAGE;
+    D.rate = (double)rate;
+    D.arch = (uint16_t)arch;
     /* slots: what can be in flight within one timeout, with room to spare */
     uint64_t slots = D.rate > 0 ? (uint64_t)(D.rate * D.timeout_ms / 1000.0 * 2) + 64 : D.outstanding;
     if (slots > (1u << DX_SLOT_BITS))
@@ -1372,28 +1307,15 @@ int dhcp_mode_main(int argc, char **argv)
     printf("client cpu   %.2f s (%.1f us per DORA); packets sent %llu, received %llu, malformed %llu\n", cpu,
            D.acked ? cpu * 1e6 / (double)D.acked : 0, (unsigned long long)D.relay.sent,
            (unsigned long long)D.relay.received, (unsigned long long)D.relay.malformed);
-    bool files_ok = true;
-    if (D.json) {
-        FILE *j = fopen(D.json, "w");
-        if (!j) {
-            fprintf(stderr, "bootstorm-load dhcp: --json %s: %s\n", D.json, strerror(errno));
-            files_ok = false;
-        } else {
-            fprintf(j, "{\"mode\":\"dhcp\",\"rate\":%.0f,\"outstanding\":%u,\"seconds\":%.3f,\"started\":%llu,"
-                       "\"acked\":%llu,\"dora_per_s\":%.1f,\"dropped\":%llu,\"dropped_pct\":%.4f,\"dropped_offer\":%llu,"
-                       "\"dropped_ack\":%llu,\"naks\":%llu,\"late\":%llu,\"no_slot\":%llu,\"client_cpu_s\":%.3f,",
-                    D.rate, D.outstanding, secs, (unsigned long long)D.started, (unsigned long long)D.acked,
-                    (double)D.acked / secs, (unsigned long long)dropped,
-                    D.started ? 100.0 * (double)dropped / (double)D.started : 0, (unsigned long long)D.dropped_offer,
-                    (unsigned long long)D.dropped_ack, (unsigned long long)D.naks, (unsigned long long)D.late,
-                    (unsigned long long)D.no_slot, cpu);
-            json_hist(j, "dora", &D.dora);
-            fputc(',', j);
-            json_hist(j, "offer", &D.offer);
-            fprintf(j, "}\n");
-            files_ok = fclose(j) == 0;
-        }
-    }
+    double drop_pct = D.started ? 100.0 * (double)dropped / (double)D.started : 0;
+    const struct jfield jf[] = {
+        JS("mode", "dhcp"), JF("rate", 0, D.rate), JU("outstanding", D.outstanding), JF("seconds", 3, secs),
+        JU("started", D.started), JU("acked", D.acked), JF("dora_per_s", 1, (double)D.acked / secs),
+        JU("dropped", dropped), JF("dropped_pct", 4, drop_pct), JU("dropped_offer", D.dropped_offer),
+        JU("dropped_ack", D.dropped_ack), JU("naks", D.naks), JU("late", D.late), JU("no_slot", D.no_slot),
+        JF("client_cpu_s", 3, cpu), JH("dora", &D.dora), JH("offer", &D.offer),
+    };
+    bool files_ok = json_write("dhcp", D.json, jf, sizeof(jf) / sizeof(jf[0]));
     dhcpc_relay_close(&D.relay);
     free(D.x);
     ev_fini();

@@ -1,5 +1,6 @@
-/* bench/load/verify.c — CRC-32C and SHA-256 (with their x86 instructions when
- * the CPU has them) and the cache of local reference files.  See verify.h. */
+/* bench/load/verify.c — CRC-32C (SSE4.2 when the CPU has it), SHA-256 (engine/
+ * hostauth's, with SHA-NI for whole blocks when the CPU has it) and the cache of
+ * local reference files.  See verify.h. */
 #include "bench/load/verify.h"
 
 #include <cpuid.h>
@@ -94,8 +95,10 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uin
     return (uint32_t)c;
 }
 
-/* ---- SHA-256 (FIPS 180-4) ---- */
+/* ---- SHA-256 (FIPS 180-4): hostauth's, plus a SHA-NI block function ---- */
 
+/* FIPS 180-4 §4.2.2 round constants, for the SHA-NI path (hostauth keeps its
+ * table private). */
 static const uint32_t K256[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -106,45 +109,6 @@ static const uint32_t K256[64] = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
-
-#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static void sha_blocks_sw(uint32_t st[8], const uint8_t *p, size_t nblk)
-{
-    while (nblk--) {
-        uint32_t w[64];
-        for (int i = 0; i < 16; i++)
-            w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
-                   p[4 * i + 3];
-        for (int i = 16; i < 64; i++) {
-            uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
-            uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-        }
-        uint32_t a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
-        for (int i = 0; i < 64; i++) {
-            uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
-            uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-            h = g;
-            g = f;
-            f = e;
-            e = d + t1;
-            d = c;
-            c = b;
-            b = a;
-            a = t1 + t2;
-        }
-        st[0] += a;
-        st[1] += b;
-        st[2] += c;
-        st[3] += d;
-        st[4] += e;
-        st[5] += f;
-        st[6] += g;
-        st[7] += h;
-        p += 64;
-    }
-}
 
 /* The SHA extensions keep the state as ABEF/CDGH halves; each sha256rnds2 does
  * two rounds, msg1/msg2 extend the message schedule four words at a time. */
@@ -186,54 +150,52 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void sha_blocks_ni(uint32_t s
     _mm_storeu_si128((__m128i *)&st[4], s1);
 }
 
-static void sha_blocks(uint32_t st[8], const uint8_t *p, size_t nblk)
-{
-    if (cpu_sha)
-        sha_blocks_ni(st, p, nblk);
-    else
-        sha_blocks_sw(st, p, nblk);
-}
-
 /* ---- streaming interface ---- */
 
 void verify_init(struct verify_ctx *c, enum verify_kind k)
 {
-    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     cpu_check();
     crc_table_init();
     memset(c, 0, sizeof(*c));
     c->kind = k;
     c->crc = 0xffffffffu;
-    memcpy(c->h, iv, sizeof(iv));
+    hostauth_sha256_init(&c->sha);
+}
+
+/* hostauth's SHA-256 compresses every block in portable C.  With SHA-NI, the
+ * whole blocks of a buffer go straight into its state (h, bytes: fields its
+ * header documents) and only a block's partial head and tail pass through
+ * hostauth_sha256_update; the padding is hostauth_sha256_final's. */
+static void sha_update(struct hostauth_sha256 *s, const uint8_t *p, size_t len)
+{
+    if (!cpu_sha) {
+        hostauth_sha256_update(s, p, len);
+        return;
+    }
+    if (s->used) { /* complete the buffered block first */
+        size_t take = 64 - s->used < len ? 64 - s->used : len;
+        hostauth_sha256_update(s, p, take);
+        p += take;
+        len -= take;
+    }
+    if (len >= 64) { /* here s->used == 0 */
+        size_t n = len / 64;
+        sha_blocks_ni(s->h, p, n);
+        s->bytes += n * 64;
+        p += n * 64;
+        len -= n * 64;
+    }
+    if (len)
+        hostauth_sha256_update(s, p, len);
 }
 
 void verify_update(struct verify_ctx *c, const void *data, size_t len)
 {
-    const uint8_t *p = data;
     c->total += len;
-    if (c->kind == VERIFY_CRC32C) {
-        c->crc = cpu_sse42 ? crc_hw(c->crc, p, len) : crc_sw(c->crc, p, len);
-    } else if (c->kind == VERIFY_SHA256) {
-        if (c->blk_len) {
-            size_t take = 64 - c->blk_len < len ? 64 - c->blk_len : len;
-            memcpy(c->blk + c->blk_len, p, take);
-            c->blk_len += take;
-            p += take;
-            len -= take;
-            if (c->blk_len < 64)
-                return;
-            sha_blocks(c->h, c->blk, 1);
-            c->blk_len = 0;
-        }
-        if (len >= 64) {
-            sha_blocks(c->h, p, len / 64);
-            p += len / 64 * 64;
-            len %= 64;
-        }
-        memcpy(c->blk, p, len);
-        c->blk_len = len;
-    }
+    if (c->kind == VERIFY_CRC32C)
+        c->crc = cpu_sse42 ? crc_hw(c->crc, data, len) : crc_sw(c->crc, data, len);
+    else if (c->kind == VERIFY_SHA256)
+        sha_update(&c->sha, data, len);
 }
 
 size_t verify_final(struct verify_ctx *c, uint8_t out[VERIFY_DIGEST_MAX])
@@ -248,19 +210,8 @@ size_t verify_final(struct verify_ctx *c, uint8_t out[VERIFY_DIGEST_MAX])
     }
     if (c->kind != VERIFY_SHA256)
         return 0;
-    uint64_t bits = c->total * 8;
-    uint8_t pad[72] = {0x80};
-    size_t padlen = (c->blk_len < 56 ? 56 : 120) - c->blk_len;
-    for (int i = 0; i < 8; i++)
-        pad[padlen + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
-    verify_update(c, pad, padlen + 8);
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(c->h[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
-        out[4 * i + 3] = (uint8_t)c->h[i];
-    }
-    return 32;
+    hostauth_sha256_final(&c->sha, out);
+    return HOSTAUTH_SHA256_LEN;
 }
 
 const char *verify_hex(const uint8_t *d, size_t len, char *out)

@@ -7,13 +7,17 @@
  * checksum of the local file:
  *   crc32c  — CRC-32C (Castagnoli; SSE4.2 instruction when the CPU has it):
  *             cheap, catches any corruption a network path makes;
- *   sha256  — FIPS 180-4 SHA-256 (SHA-NI instructions when present). */
+ *   sha256  — FIPS 180-4 SHA-256: engine/hostauth.h's implementation, with
+ *             whole blocks compressed by the SHA-NI instructions when the CPU
+ *             has them (hostauth itself has no SHA-NI path). */
 #ifndef BOOTSTORM_LOAD_VERIFY_H
 #define BOOTSTORM_LOAD_VERIFY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "engine/hostauth.h"
 
 enum verify_kind {
     VERIFY_NONE = 0, /* sizes only */
@@ -26,9 +30,7 @@ enum verify_kind {
 struct verify_ctx {
     enum verify_kind kind;
     uint32_t crc;
-    uint32_t h[8];      /* SHA-256 state */
-    uint8_t blk[64];    /* SHA-256 partial block */
-    size_t blk_len;
+    struct hostauth_sha256 sha; /* engine/hostauth's SHA-256 (whole blocks by SHA-NI here when present) */
     uint64_t total;
 };
 
