@@ -8,6 +8,13 @@
 # connection storm (new connection per request).  Prints a Markdown table with
 # each server's own CPU per request / per GB, and ratios against the better of
 # nginx and lighttpd.  BENCH_SECONDS per row (8), BENCH_SERVERS to pick.
+# BENCH_ROWS picks rows by key (ks100 ks500 rpm img32 img200 range storm).
+# Each server is started afresh for each row, and the servers take turns row by
+# row (the order reversed every other round), so a burst of load from other jobs
+# lands on one measurement rather than on all of one server's rows.
+# BENCH_REPEAT=N (1) runs each row N times per server and keeps the run with the
+# median rate; the notes column lists every run's rate.  On a shared machine use
+# 3 or more: single runs here vary by 2x.
 . "$(dirname "$0")/lib.sh"
 SERVERS=${BENCH_SERVERS:-"bootstorm nginx lighttpd"}
 ROOT=$BW/root
@@ -103,18 +110,60 @@ fail = "" if not j.get("failed") else "\tFAILED=%d" % j["failed"]
 print("%d\t%.0f\t%.1f\t%.2f\t%s%s" % (j["ok"], j["req_per_s"], j["mb_per_s"], j["latency"]["p99_ms"], spread, fail))
 PY
 }
-for s in $SERVERS; do
-  echo "== $s" >&2
-  start_server "$s"
-  U=http://127.0.0.1:$PORT
-  measure "$s" "3 KiB file, 100 conns" wrk_row 100 "$U/ks.cfg"
-  measure "$s" "3 KiB file, 500 conns" wrk_row 500 "$U/ks.cfg"
-  measure "$s" "RPM mix, 200 conns" load_row --url "$U/" --url-list "$ROOT/rpms.txt" --connections 200 --duration "$SECS"
-  measure "$s" "install.img x32" load_row --url "$U/images/install.img" --connections 32 --each-once
-  measure "$s" "install.img x200" load_row --url "$U/images/install.img" --connections 200 --each-once
-  measure "$s" "1 MiB Range reads, 64 conns" load_row --url "$U/images/install.img" --range 1048576 --connections 64 --duration "$SECS"
-  measure "$s" "conn storm, 1000 clients" load_row --url "$U/ks.cfg" --connections 1000 --new-conn-per-request --duration "$SECS"
-  RSS=$(rss_kib "$SPID"); echo -e "$s\tRSS\t$RSS" >>"$RES"
-  stop_pid "$SPID"
+# run_row KEY URL: the client command of one row, run through measure
+run_row() {
+  local U=$2
+  case "$1" in
+    ks100) measure "$s" "3 KiB file, 100 conns" wrk_row 100 "$U/ks.cfg" ;;
+    ks500) measure "$s" "3 KiB file, 500 conns" wrk_row 500 "$U/ks.cfg" ;;
+    rpm) measure "$s" "RPM mix, 200 conns" load_row --url "$U/" --url-list "$ROOT/rpms.txt" --connections 200 --duration "$SECS" ;;
+    img32) measure "$s" "install.img x32" load_row --url "$U/images/install.img" --connections 32 --each-once ;;
+    img200) measure "$s" "install.img x200" load_row --url "$U/images/install.img" --connections 200 --each-once ;;
+    range) measure "$s" "1 MiB Range reads, 64 conns" load_row --url "$U/images/install.img" --range 1048576 --connections 64 --duration "$SECS" ;;
+    storm) measure "$s" "conn storm, 1000 clients" load_row --url "$U/ks.cfg" --connections 1000 --new-conn-per-request --duration "$SECS" ;;
+    *) echo "bench/http.sh: BENCH_ROWS: unknown row '$1' (ks100 ks500 rpm img32 img200 range storm)" >&2; exit 2 ;;
+  esac
+}
+ROWS=${BENCH_ROWS:-"ks100 ks500 rpm img32 img200 range storm"}
+REPEAT=${BENCH_REPEAT:-1}
+RAW=$BW/raw.tsv
+: >"$RAW"
+ORDER=($SERVERS)
+declare -A PEAK_RSS
+for row in $ROWS; do
+  for rep in $(seq 1 "$REPEAT"); do
+    for s in "${ORDER[@]}"; do
+      echo "== $row #$rep $s" >&2
+      start_server "$s"
+      : >"$RES"
+      run_row "$row" "http://127.0.0.1:$PORT"
+      cat "$RES" >>"$RAW"
+      r=$(rss_kib "$SPID")
+      [ "${PEAK_RSS[$s]:-0}" -ge "$r" ] || PEAK_RSS[$s]=$r
+      stop_pid "$SPID"
+    done
+    # the other order next round: whoever ran second ran on a warmer, or busier, machine
+    ORDER=($(printf '%s\n' "${ORDER[@]}" | tac))
+  done
 done
+# keep, per server and row, the run with the median rate (the lower middle of an
+# even count), noting every run's rate
+python3 - "$RAW" "$RES" <<'PY'
+import sys
+from collections import OrderedDict
+runs = OrderedDict()
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if len(f) < 8:  # a client that failed to report: no figure to rank
+        continue
+    runs.setdefault((f[0], f[1]), []).append(f)
+with open(sys.argv[2], "w") as out:
+    for key, fs in runs.items():
+        by_rate = sorted(fs, key=lambda f: float(f[4]))
+        pick = list(by_rate[(len(by_rate) - 1) // 2])
+        if len(fs) > 1:
+            pick.append("runs: " + "/".join("%.0f" % float(f[4]) for f in fs))
+        out.write("\t".join(pick) + "\n")
+PY
+for s in $SERVERS; do echo -e "$s\tRSS\t${PEAK_RSS[$s]:-0}" >>"$RES"; done
 python3 "$(dirname "$0")/table.py" http "$RES"

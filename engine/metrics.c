@@ -285,6 +285,16 @@ char *metrics_render(struct metrics *m, size_t *len)
         family(&o, "tracker_untracked_total", "counter", "Events not tracked, by reason.");
         sample(&o, "tracker_untracked_total", "reason", "table_full", st.full);
         sample(&o, "tracker_untracked_total", "reason", "no_mac", st.no_mac);
+        family(&o, "host_probes_total", "counter",
+               "Normal firmware probes, not failures: TFTP size probes (ERROR after the OACK), "
+               "optional files not found.");
+        sample(&o, "host_probes_total", "kind", "tftp_size_probe", st.tftp_size_probes);
+        sample(&o, "host_probes_total", "kind", "tftp_optional_missing", st.tftp_optional_missing);
+        family(&o, "tracker_persist_total", "counter", "Host state writes: journal appends, snapshots, errors.");
+        sample(&o, "tracker_persist_total", "kind", "journal", st.journal_writes);
+        sample(&o, "tracker_persist_total", "kind", "snapshot", st.snapshots);
+        sample(&o, "tracker_persist_total", "kind", "journal_error", st.journal_errors);
+        sample(&o, "tracker_persist_total", "kind", "snapshot_error", st.snapshot_errors);
     }
     if (o.oom) {
         free(o.p);

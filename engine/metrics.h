@@ -20,7 +20,9 @@
  *   hosts{stage}, hosts_stalled, hosts_failed, host_failures_total{kind},
  *   stage_duration_seconds{stage} (histogram: from the previous stage),
  *   install_duration_seconds (histogram: first stage to installed),
- *   tracker_events_total, tracker_untracked_total{reason}. */
+ *   tracker_events_total, tracker_untracked_total{reason},
+ *   host_probes_total{kind} (tftp_size_probe, tftp_optional_missing: normal
+ *   firmware behaviour, not failures), tracker_persist_total{kind}. */
 #ifndef BOOTSTORM_ENGINE_METRICS_H
 #define BOOTSTORM_ENGINE_METRICS_H
 

@@ -45,6 +45,7 @@ struct worker {
     struct web *web;            /* tracking: the route, the done hook */
     struct web_worker *ww;      /* tracking: this worker's event streams and counters */
     const struct vfile_provider *tftp_vfiles; /* tracking: records TFTP stages, then the real provider */
+    struct tracker *tracker;    /* tracking: TFTP transfer ends (bytes, timeouts, aborts) */
     atomic_int stopping;        /* 0 run, 1 drain, 2 abort */
     atomic_bool done;
     uint64_t drain_started_ms;
@@ -154,6 +155,7 @@ static void *worker_main(void *arg)
             .quiet = o->quiet,
         };
         tc.vfiles = w->tftp_vfiles; /* tracking */
+        tc.on_done = tracker_tftp_done, tc.done_ctx = w->tracker; /* tracking: once per transfer end */
         rc = tftp_service_start(&w->tftp, w->loop, &tc, w->start_err, sizeof(w->start_err));
         if (rc < 0) {
             w->start_rc = rc;
@@ -342,7 +344,7 @@ int server_run(const struct options *o)
     for (unsigned i = 0; i < n; i++) {
         ws[i] = (struct worker){.id = (int)i, .nworkers = n, .o = o, .ready_mu = &mu, .ready_cv = &cv, .ready_count = &ready};
         ws[i].dhcp_shared = dhcp_shared; /* dhcp */
-        ws[i].web = web, ws[i].tftp_vfiles = &track_vp; /* tracking */
+        ws[i].web = web, ws[i].tftp_vfiles = &track_vp, ws[i].tracker = tracker; /* tracking */
         if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0) {
             fprintf(stderr, "bootstorm: cannot start worker %u: %s\n", i, strerror(errno));
             status = 1;

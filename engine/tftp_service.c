@@ -10,9 +10,13 @@
  *    (a connected socket would make the kernel answer such strays with ICMP
  *    port-unreachable instead);
  *  - read transfers: proto/tftp_send decides what to send and when; a window
- *    goes out in sendmmsg() calls of up to BATCH datagrams, each an iovec
- *    [4-byte header, pointer into the file's read-only mmap] — the bytes go from
- *    the page cache into the socket buffers, never into a per-client copy.
+ *    goes out as UDP GSO datagrams (one sendmsg of up to 64 KB, cut by the
+ *    kernel into whole DATA packets), else in sendmmsg() calls of up to BATCH
+ *    datagrams, each an iovec [4-byte header, pointer into the file's read-only
+ *    mmap] — the bytes go from the page cache into the socket buffers, never
+ *    into a per-client copy.  Retransmission timers adapt to the measured RTT
+ *    (proto/tftp_send), seeded from the worker's earlier transfers, and are lazy:
+ *    an ACK moves the deadline, not the timer heap.
  *    A file truncated under the mapping makes the kernel's copy fail with EFAULT
  *    (user-space reads would SIGBUS; we never read the mapping ourselves), which
  *    ends the transfer;
@@ -37,6 +41,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <net/if.h>
+#include <netinet/udp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +60,9 @@
 #define QUEUE_TTL_MS 10000       /* a waiting request whose client fell silent this long is dropped */
 #define DUP_GRACE_MS 1000        /* an identical request this soon after the start is a retransmission */
 #define PACE_MS 1                /* socket buffer full: try again this much later */
+#define GSO_MAX_BYTES 65000      /* UDP GSO: one datagram of up to this, cut by the kernel */
+#define RTO_MIN_MS 30            /* adaptive retransmission timeout floor (RFC 6298 style) */
+#define DRAIN_MS 1500            /* stopping: running transfers get this long, then end */
 #define DALLY_MS 1000            /* WRQ: re-acknowledge a repeated final DATA this long */
 /* A client that did not send RFC 2349's timeout is assumed to retransmit within
  * this (tftp-hpa's and atftp's default).  Two rules follow from clients like
@@ -136,6 +144,10 @@ struct xfer {
     uint8_t oack[PKT_MAX];
     size_t oack_len;
     uint64_t tx_next, tx_end;    /* blocks still to put on the wire: [tx_next, tx_end) */
+    uint64_t due_ms;             /* read: when the retransmission timer is due (lazy timer) */
+    uint64_t timer_at;           /* read: when the io timer, if armed, fires */
+    bool deferred;               /* read: a timeout was put off for a datagram already queued */
+    bool no_gso;                 /* read: UDP GSO refused for this transfer's block size */
     uint64_t ra_next;
     struct tftp_netascii_enc *cp; /* netascii: checkpoint of block k at cp[k % (window + 1)] */
     uint64_t na_hi;              /* highest block whose checkpoint is valid */
@@ -179,6 +191,10 @@ struct tftp_service {
     uint16_t port;
     struct io_op req_op;
     bool draining, pumping;
+    bool gso_off;                /* the kernel refused UDP_SEGMENT once: sendmmsg only */
+    struct io_timer drain_timer; /* a drain's deadline: what still runs then is ended */
+    bool rtt_known;              /* RTT of this worker's finished read transfers (seeds new ones) */
+    uint32_t rtt_srtt_x8, rtt_var_x4;
     struct xfer *xh[XBUCKETS];
     struct xfer *all, *free_list;
     unsigned open;               /* allocated, not yet freed */
@@ -601,6 +617,22 @@ static void xfer_free(struct xfer *x)
 
 static void on_reap(struct io_timer *t) { xfer_free(t->owner); }
 
+/* The done hook's outcome, from the counter xfer_end was given. */
+static enum tftp_done_outcome done_outcome(const struct tftp_service *s, const uint64_t *counter)
+{
+    if (counter == &s->st.done)
+        return TFTP_DONE_COMPLETE;
+    if (counter == &s->st.done_unacked)
+        return TFTP_DONE_UNACKED;
+    if (counter == &s->st.aborted)
+        return TFTP_DONE_CLIENT_ABORT;
+    if (counter == &s->st.timeouts)
+        return TFTP_DONE_TIMEOUT;
+    if (counter == &s->st.superseded)
+        return TFTP_DONE_SUPERSEDED;
+    return TFTP_DONE_FAILED;
+}
+
 /* Ends a transfer: log line, counters, its slot goes to the next waiting request.
  * Frees nothing itself (see the file comment), so callers may still look at x. */
 static void xfer_end(struct xfer *x, const char *outcome, uint64_t *counter)
@@ -630,6 +662,19 @@ static void xfer_end(struct xfer *x, const char *outcome, uint64_t *counter)
         log_line(s, "tftp %s WRQ \"%s\" bytes=%llu blksize=%u window=1 ms=%llu retransmits=%u %s\n", a, x->name,
                  (unsigned long long)x->wbytes, x->blksize, (unsigned long long)ms, x->retrans, outcome);
     }
+    if (s->cfg.on_done) { /* once per transfer: the tracker records failures and bytes */
+        struct tftp_done_info d = {
+            .client_ip = x->peer.sin_addr.s_addr, .client_port = ntohs(x->peer.sin_port), .path = x->name,
+            .write = x->kind == X_WRITE, .outcome = done_outcome(s, counter), .reason = outcome,
+            .blksize = x->blksize, .window = x->window, .ms = ms, .bytes = x->wbytes};
+        if (x->kind == X_READ) {
+            d.bytes = x->tx.acked >= x->tx.nblocks ? x->tx.cfg.size : x->tx.acked * x->blksize;
+            d.size = x->tx.cfg.size;
+            d.oack = x->tx.cfg.oack;
+            d.error_code = x->tx.error_code;
+        }
+        s->cfg.on_done(s->cfg.done_ctx, &d);
+    }
     s->st.active--;
     if (io_op_busy(&x->recv_op)) {
         io_timer_cancel(s->loop, &x->timer);
@@ -652,9 +697,30 @@ static const char *send_outcome_text(const struct xfer *x, char *buf, size_t cap
     return tftp_send_outcome_str(x->tx.outcome);
 }
 
+/* Folds a finished transfer's RTT estimate into the worker's (weight 1/4), which
+ * seeds the next transfers: a 40 KiB loader is over after two windows, too few
+ * samples to learn the path (and the load) on its own. */
+static void rtt_fold(struct tftp_service *s, const struct tftp_send *tx)
+{
+    if (!tx->have_rtt)
+        return;
+    if (!s->rtt_known) {
+        s->rtt_srtt_x8 = tx->srtt_x8;
+        s->rtt_var_x4 = tx->rttvar_x4;
+        s->rtt_known = true;
+        return;
+    }
+    uint32_t d8 = tx->srtt_x8 > s->rtt_srtt_x8 ? tx->srtt_x8 - s->rtt_srtt_x8 : s->rtt_srtt_x8 - tx->srtt_x8;
+    uint32_t v = tx->rttvar_x4 > d8 / 2 ? tx->rttvar_x4 : d8 / 2; /* x4 */
+    s->rtt_srtt_x8 = s->rtt_srtt_x8 - s->rtt_srtt_x8 / 4 + tx->srtt_x8 / 4;
+    s->rtt_var_x4 = s->rtt_var_x4 - s->rtt_var_x4 / 4 + v / 4;
+}
+
 static void read_finished(struct xfer *x)
 {
     struct tftp_service *s = x->svc;
+    if (x->tx.outcome == TFTP_SEND_DONE)
+        rtt_fold(s, &x->tx);
     char buf[48];
     uint64_t *ctr = &s->st.failed;
     switch (x->tx.outcome) {
@@ -687,10 +753,20 @@ static void read_apply(struct xfer *x, const struct tftp_send_actions *a)
         if (x->state != XS_RUNNING)
             return;
     }
-    if (a->timer == TFTP_SEND_TIMER_ARM)
-        io_timer_arm(s->loop, &x->timer, a->timer_ms);
-    else if (a->timer == TFTP_SEND_TIMER_STOP)
+    if (a->timer == TFTP_SEND_TIMER_ARM) {
+        /* Lazy: progress in lock-step re-arms on every ACK; only the deadline
+         * moves, and the io timer is touched when it fires early (on_xfer_timer)
+         * or must fire sooner — not once per packet. */
+        x->due_ms = now_ms(s) + a->timer_ms;
+        x->deferred = false;
+        if (!io_timer_armed(&x->timer) || x->timer_at > x->due_ms) {
+            io_timer_arm(s->loop, &x->timer, a->timer_ms);
+            x->timer_at = x->due_ms;
+        }
+    } else if (a->timer == TFTP_SEND_TIMER_STOP) {
+        x->due_ms = 0;
         io_timer_cancel(s->loop, &x->timer);
+    }
     if (a->outcome != TFTP_SEND_RUNNING)
         read_finished(x);
 }
@@ -724,6 +800,8 @@ static long na_block(struct xfer *x, uint64_t j, uint8_t *out)
         x->na_hi = j + 1;
     return (long)n;
 }
+
+static void xfer_readahead(struct xfer *x);
 
 /* Fills s->msgs with DATA blocks from x->tx_next; returns how many (0: the file
  * no longer matches what was announced — changed under us). */
@@ -763,7 +841,13 @@ static unsigned build_batch(struct xfer *x)
                                              .msg_iov = iov, .msg_iovlen = iovlen};
         s->msgs[n].msg_len = 0;
     }
-    /* keep the page cache ahead of the window, so sendmmsg rarely waits for the disk */
+    xfer_readahead(x);
+    return n;
+}
+
+/* keep the page cache ahead of the window, so a send rarely waits for the disk */
+static void xfer_readahead(struct xfer *x)
+{
     if (x->src.map && x->mode == TFTP_MODE_OCTET && x->ra_next < x->src.size) {
         uint64_t hi = tftp_send_block_offset(&x->tx, x->tx_end) + RA_STEP;
         if (hi > x->ra_next) {
@@ -772,7 +856,69 @@ static unsigned build_batch(struct xfer *x)
             x->ra_next += RA_STEP;
         }
     }
-    return n;
+}
+
+/* UDP GSO (UDP_SEGMENT, Linux 4.18): up to GSO_MAX_BYTES of a window in one
+ * sendmsg, which the kernel cuts into datagrams of exactly 4 + blksize bytes
+ * (the last may be shorter: the file's final block).  The iovec interleaves each
+ * block's 4-byte header with its bytes in the mapping, so every segment is a
+ * whole DATA packet; the stack is walked once per call instead of once per
+ * block.  Octet mode only.  Returns the blocks sent, 0 when GSO does not apply
+ * or the kernel refuses it (then not again for this transfer, or for this
+ * worker), -1 when the send failed (errno). */
+static int gso_flush(struct xfer *x)
+{
+    struct tftp_service *s = x->svc;
+    uint32_t seg = TFTP_HDR_LEN + x->blksize;
+    uint64_t n = x->tx_end - x->tx_next, max = GSO_MAX_BYTES / seg;
+    if (max > BATCH)
+        max = BATCH;
+    if (n > max)
+        n = max;
+    if (s->gso_off || x->no_gso || x->mode != TFTP_MODE_OCTET || !x->src.data || n < 2)
+        return 0;
+    size_t iovn = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k = x->tx_next + i;
+        uint32_t len = tftp_send_block_len(&x->tx, k);
+        size_t hl;
+        tftp_encode_data_header(s->hdr[i], TFTP_HDR_LEN, tftp_send_block_wire(k), &hl);
+        s->iov[iovn++] = (struct iovec){s->hdr[i], TFTP_HDR_LEN};
+        if (len)
+            s->iov[iovn++] = (struct iovec){(void *)(x->src.data + tftp_send_block_offset(&x->tx, k)), len};
+        if (len < x->blksize) { /* only the file's last block is short: it ends the datagram */
+            n = i + 1;
+            break;
+        }
+    }
+    if (n < 2)
+        return 0;
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } cm;
+    memset(&cm, 0, sizeof(cm));
+    struct msghdr m = {.msg_name = &x->peer, .msg_namelen = sizeof(x->peer), .msg_iov = s->iov,
+                       .msg_iovlen = iovn, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t gso = (uint16_t)seg;
+    memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+    xfer_readahead(x);
+    ssize_t r = sendmsg(x->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r >= 0)
+        return (int)n;
+    if (errno == EINVAL || errno == EMSGSIZE) { /* segments larger than the route's MTU */
+        x->no_gso = true;
+        return 0;
+    }
+    if (errno == EIO || errno == EOPNOTSUPP || errno == ENOPROTOOPT) {
+        s->gso_off = true; /* no GSO here (old kernel, xfrm, no checksum offload) */
+        return 0;
+    }
+    return -1;
 }
 
 static void on_pace(struct io_timer *t)
@@ -790,12 +936,23 @@ static void read_flush(struct xfer *x)
     if (io_timer_armed(&x->pace))
         return;
     while (x->tx_next < x->tx_end) {
-        unsigned n = build_batch(x);
-        if (!n) {
+        int g = gso_flush(x);
+        if (g > 0) {
+            x->tx_next += (uint64_t)g;
+            continue;
+        }
+        unsigned n = g < 0 ? 0 : build_batch(x);
+        if (g == 0 && !n) {
             read_fail(x, "File changed on the server");
             return;
         }
-        int sent = sendmmsg(x->fd, s->msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        int sent;
+        if (g < 0)
+            sent = -1;
+        else if (n == 1) /* lock-step: one block per ACK, without sendmmsg's extra copies */
+            sent = sendmsg(x->fd, &s->msgs[0].msg_hdr, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -1 : 1;
+        else
+            sent = sendmmsg(x->fd, s->msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (sent < 0) {
             if (errno == EINTR)
                 continue;
@@ -821,6 +978,7 @@ static void read_flush(struct xfer *x)
 static void read_on_packet(struct xfer *x, const struct tftp_packet *p)
 {
     struct tftp_send_actions a;
+    tftp_send_set_now(&x->tx, now_ms(x->svc));
     if (p->op == TFTP_OP_ACK)
         tftp_send_on_ack(&x->tx, p->ack.block, &a);
     else if (p->op == TFTP_OP_ERROR)
@@ -946,7 +1104,27 @@ static void on_xfer_timer(struct io_timer *t)
     if (x->state == XS_CLOSING)
         return;
     if (x->kind == X_READ) {
+        uint64_t now = now_ms(s);
+        if (x->due_ms > now) { /* progress since it was armed: wait for the real deadline */
+            io_timer_arm(s->loop, &x->timer, x->due_ms - now);
+            x->timer_at = x->due_ms;
+            return;
+        }
+        /* Timers run before a turn's completions: on a busy worker the ACK may
+         * be waiting in the socket already.  Look once (one syscall per real
+         * expiry, none per packet) and let the receive path take it rather
+         * than resend a window the client has. */
+        uint8_t peek[4];
+        if (!x->deferred && recv(x->fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) >= 0) {
+            x->deferred = true;
+            x->due_ms = now + 1;
+            x->timer_at = x->due_ms;
+            io_timer_arm(s->loop, &x->timer, 1);
+            return;
+        }
+        x->deferred = false;
         struct tftp_send_actions a;
+        tftp_send_set_now(&x->tx, now);
         tftp_send_on_timeout(&x->tx, &a);
         read_apply(x, &a);
         return;
@@ -1041,6 +1219,12 @@ static void refuse(struct tftp_service *s, const struct request *rq, const char 
     sock_addr_str(&rq->peer, a, sizeof(a));
     log_name(n, sizeof(n), name, nlen);
     log_line(s, "tftp %s %s \"%s\" refused: %s (ERROR %u)\n", a, op, n, why, code);
+    if (s->cfg.on_done) {
+        struct tftp_done_info d = {.client_ip = rq->peer.sin_addr.s_addr, .client_port = ntohs(rq->peer.sin_port),
+                                   .path = n, .write = op[0] == 'W', .error_code = code, .reason = why,
+                                   .outcome = code == TFTP_ERR_NOT_FOUND ? TFTP_DONE_NOT_FOUND : TFTP_DONE_REFUSED};
+        s->cfg.on_done(s->cfg.done_ctx, &d);
+    }
 }
 
 static int open_beneath(int dirfd, const char *rel, uint64_t flags)
@@ -1235,11 +1419,14 @@ static enum start_result start_read(struct tftp_service *s, const struct request
     struct tftp_send_config sc = {.size = size, .blksize = neg.blksize, .window = neg.windowsize,
                                   .oack = neg.oack.present != 0, .rto_ms = s->cfg.timeout_ms,
                                   .retries = s->cfg.retries,
-                                  .client_timeout_s = neg.timeout_s ? neg.timeout_s : CLIENT_TIMEOUT_S};
+                                  .client_timeout_s = neg.timeout_s ? neg.timeout_s : CLIENT_TIMEOUT_S,
+                                  .rto_min_ms = s->cfg.timeout_ms < RTO_MIN_MS ? s->cfg.timeout_ms : RTO_MIN_MS};
     sc.rto_max_ms = rto_cap_ms(sc.client_timeout_s);
     if (sc.rto_max_ms < sc.rto_ms)
         sc.rto_max_ms = sc.rto_ms;
     bool ok = tftp_send_init(&x->tx, &sc) == TFTP_OK;
+    if (ok && s->rtt_known)
+        tftp_send_seed_rtt(&x->tx, s->rtt_srtt_x8, s->rtt_var_x4);
     if (ok && sc.oack)
         ok = tftp_encode_oack(x->oack, sizeof(x->oack), &neg.oack, &x->oack_len) == TFTP_OK;
     if (ok && r->mode == TFTP_MODE_NETASCII) {
@@ -1269,6 +1456,7 @@ static enum start_result start_read(struct tftp_service *s, const struct request
         return START_REFUSED;
     }
     struct tftp_send_actions a;
+    tftp_send_set_now(&x->tx, now_ms(s));
     tftp_send_start(&x->tx, &a);
     read_apply(x, &a);
     return START_OK;
@@ -1552,6 +1740,12 @@ static void handle_request(struct tftp_service *s, const struct request *rq)
         bool all_sent = x->kind == X_READ && x->tx.sent_hi >= x->tx.nblocks;
         if (x->sig == sig && (!all_sent || now_ms(s) - x->started_ms < DUP_GRACE_MS) && x->state == XS_RUNNING) {
             s->st.duplicate_requests++;
+            if (x->kind == X_READ) { /* the OACK was lost: resent now, not after its long timer */
+                struct tftp_send_actions a;
+                tftp_send_set_now(&x->tx, now_ms(s));
+                tftp_send_on_request(&x->tx, &a);
+                read_apply(x, &a);
+            }
             return;
         }
         if (x->kind == X_WRITE)
@@ -1688,11 +1882,20 @@ int tftp_service_start(struct tftp_service **out, struct io_loop *loop, const st
 
 uint16_t tftp_service_port(const struct tftp_service *s) { return s->port; }
 
+static void on_drain_deadline(struct io_timer *t) { tftp_service_abort(t->owner); }
+
 void tftp_service_drain(struct tftp_service *s)
 {
     if (s->draining)
         return;
     s->draining = true;
+    /* Bounded: a transfer whose client went away would otherwise hold the stop
+     * until its retries run out (10 s and more); a live one gets DRAIN_MS to end. */
+    if (s->open) {
+        s->drain_timer.fn = on_drain_deadline;
+        s->drain_timer.owner = s;
+        io_timer_arm(s->loop, &s->drain_timer, DRAIN_MS);
+    }
     io_cancel(s->loop, &s->req_op);
     while (s->qhead) {
         struct qreq *q = s->qhead;
@@ -1708,6 +1911,7 @@ void tftp_service_drain(struct tftp_service *s)
 void tftp_service_abort(struct tftp_service *s)
 {
     tftp_service_drain(s);
+    io_timer_cancel(s->loop, &s->drain_timer);
     for (struct xfer *x = s->all, *next; x; x = next) {
         next = x->anext;
         if (x->state == XS_CLOSING)
@@ -1729,6 +1933,7 @@ void tftp_service_free(struct tftp_service *s)
     if (!s)
         return;
     tftp_service_flush_log(s);
+    io_timer_cancel(s->loop, &s->drain_timer);
     while (s->all)
         xfer_free(s->all); /* the loop no longer runs: no completion will come */
     while (s->free_list) {

@@ -9,8 +9,10 @@
  * ephemeral port, bound to the address the request was sent to.
  *
  * Read transfers follow proto/tftp_send's state machine; a window of DATA goes
- * out in one sendmmsg() whose iovecs point into a read-only mmap of the file,
- * shared by every transfer of that file in this worker.  Beyond max_transfers,
+ * out in UDP GSO sends (else one sendmmsg()) whose iovecs point into a
+ * read-only mmap of the file, shared by every transfer of that file in this
+ * worker; retransmission timeouts follow the measured round trip (30 ms at
+ * least, timeout_ms at most before backoff).  Beyond max_transfers,
  * requests wait in a queue (the client's retransmissions refresh their place)
  * and start as transfers end; ERROR 0 "server busy" is sent only when the queue
  * itself is full or no socket can be had with nothing running to free one.
@@ -38,6 +40,36 @@ struct io_loop;
 struct tftp_service;
 struct vfile_provider;
 
+/* How a transfer (or a refused request) ended, for the done hook. */
+enum tftp_done_outcome {
+    TFTP_DONE_COMPLETE,        /* every block acknowledged (WRQ: the file is stored) */
+    TFTP_DONE_UNACKED,         /* every block sent, the final ACK never came */
+    TFTP_DONE_TIMEOUT,         /* given up: the client stopped answering */
+    TFTP_DONE_CLIENT_ABORT,    /* the client sent ERROR (error_code is its code) */
+    TFTP_DONE_NOT_FOUND,       /* refused with ERROR 1 */
+    TFTP_DONE_REFUSED,         /* refused otherwise: access, traversal, bad name, I/O (error_code) */
+    TFTP_DONE_FAILED,          /* ended by us: file changed, write error, server stopping */
+    TFTP_DONE_SUPERSEDED,      /* replaced by a new request from the same addr:port */
+};
+
+struct tftp_done_info {
+    uint32_t client_ip;        /* network order */
+    uint16_t client_port;      /* host order */
+    const char *path;          /* normalised (refusals: the name as sent, made printable) */
+    bool write;                /* WRQ */
+    enum tftp_done_outcome outcome;
+    uint16_t error_code;       /* CLIENT_ABORT: the client's; NOT_FOUND/REFUSED: ours */
+    bool oack;                 /* an OACK was sent (options negotiated) */
+    uint64_t bytes;            /* file bytes acknowledged (RRQ) or received (WRQ) */
+    uint64_t size;             /* RRQ: bytes the whole file is on the wire; else 0 */
+    uint32_t blksize, window;
+    uint64_t ms;               /* from the start of the transfer */
+    const char *reason;        /* the log line's outcome text */
+};
+/* Called once per transfer end and per refused request, on the worker's
+ * thread, after the counters are updated.  Must not block. */
+typedef void (*tftp_done_fn)(void *ctx, const struct tftp_done_info *d);
+
 struct tftp_service_config {
     uint32_t listen_addr;      /* network order; 0 = every address */
     uint16_t port;             /* request port (69); 0 = ephemeral (tests: see tftp_service_port) */
@@ -46,7 +78,8 @@ struct tftp_service_config {
     uint32_t blksize_max;      /* RFC 2348 cap; 0 = 65464.  Also capped by the receiving
                                 * interface's MTU - 32 */
     uint32_t window_max;       /* RFC 7440 cap; 0 = 1 (lock-step) */
-    uint32_t timeout_ms;       /* first retransmission timeout; 0 = 200 */
+    uint32_t timeout_ms;       /* retransmission timeout until the round trip is measured, and
+                                * the most it adapts to (then doubled per timeout); 0 = 200 */
     uint32_t retries;          /* timeouts in a row before a transfer is given up; 0 = 6.  Never
                                 * before twice the client's own timeout has passed without
                                 * progress (its RFC 2349 timeout, else 5 s) */
@@ -56,6 +89,8 @@ struct tftp_service_config {
     bool quiet;                /* no log lines */
     const struct vfile_provider *vfiles; /* asked first for every RRQ; NULL: none (not copied:
                                           * must outlive the service) */
+    tftp_done_fn on_done;      /* NULL: none */
+    void *done_ctx;
 };
 
 struct tftp_service_stats {
@@ -94,7 +129,9 @@ int tftp_service_start(struct tftp_service **out, struct io_loop *loop, const st
                        char *err, size_t errlen);
 /* The request port actually bound (useful with cfg.port 0). */
 uint16_t tftp_service_port(const struct tftp_service *s);
-/* Stops taking requests (and drops the queue); running transfers go on. */
+/* Stops taking requests (and drops the queue); running transfers go on for at
+ * most 1.5 s (a client that went away would hold them for its retries), then
+ * end as with tftp_service_abort(). */
 void tftp_service_drain(struct tftp_service *s);
 /* Ends every transfer now (drain included); their sockets close within a turn. */
 void tftp_service_abort(struct tftp_service *s);

@@ -80,9 +80,18 @@ struct tracker {
     _Atomic uint64_t hist_count[TRACKER_STAGE_COUNT + 1], hist_sum[TRACKER_STAGE_COUNT + 1];
     _Atomic uint64_t failures[TRACKER_FAIL_COUNT];
     _Atomic uint64_t full, no_mac, snapshots, snapshot_errors;
+    _Atomic uint64_t tftp_probes, tftp_missing, journal_writes, journal_errors;
     /* tick state (tick thread only) */
-    uint64_t last_bytes_event_ms, last_save_ms, saved_head, saved_bytes;
-    bool saved_once;
+    uint64_t last_bytes_event_ms, last_save_ms;
+    /* persistence (under pmu): the journal, its epoch, and what it has seen */
+    pthread_mutex_t pmu;
+    FILE *jf;                         /* NULL: not open (or broken: the next flush compacts) */
+    uint64_t epoch;
+    struct tracker_cursor jcur;       /* events already in the journal or the snapshot */
+    uint32_t *jids;                   /* hosts changed in one flush, deduplicated by jmark */
+    uint8_t *jmark;
+    uint64_t jlines;                  /* host lines appended since the last snapshot */
+    uint64_t jretry_ms;               /* journal broken: when the last snapshot was tried */
     /* thread */
     pthread_t thread;
     bool thread_started;
@@ -124,7 +133,11 @@ const char *tracker_fail_name(enum tracker_fail_kind k)
 uint64_t tracker_now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts); /* vDSO: no system call */
+    /* every recording call reads it: the coarse clock is the kernel's last tick
+     * (1-4 ms resolution, plenty for stage times), read from the vDSO page
+     * without touching the clocksource — ~10 ns here against ~130 ns for
+     * CLOCK_REALTIME under kvm-clock.  No system call either way. */
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -138,14 +151,31 @@ static bool ends_with(const char *s, size_t n, const char *suf)
 
 static bool starts_with(const char *s, const char *pre) { return !strncasecmp(s, pre, strlen(pre)); }
 
-/* dir component anywhere in the path: "dir/" at the start or "/dir/" inside */
-static bool has_dir(const char *path, const char *dir)
+enum { DIR_PXECFG = 1, DIR_LIVEOS = 2, DIR_REPODATA = 4, DIR_PACKAGES = 8, DIR_POOL = 16 };
+
+/* The directory components of path (everything before base) that name a
+ * stage, in one pass: this runs for every TFTP and HTTP request. */
+static unsigned stage_dirs(const char *path, const char *base)
 {
-    size_t n = strlen(dir);
-    for (const char *p = path; (p = strcasestr(p, dir)) != NULL; p++)
-        if ((p == path || p[-1] == '/') && p[n] == '/')
-            return true;
-    return false;
+    unsigned d = 0;
+    for (const char *p = path; p < base;) {
+        const char *e = memchr(p, '/', (size_t)(base - p));
+        if (!e)
+            break;
+        size_t l = (size_t)(e - p);
+        if (l == 12 && !strncasecmp(p, "pxelinux.cfg", 12))
+            d |= DIR_PXECFG;
+        else if (l == 6 && !strncasecmp(p, "LiveOS", 6))
+            d |= DIR_LIVEOS;
+        else if (l == 8 && !strncasecmp(p, "repodata", 8))
+            d |= DIR_REPODATA;
+        else if (l == 8 && !strncasecmp(p, "Packages", 8))
+            d |= DIR_PACKAGES;
+        else if (l == 4 && !strncasecmp(p, "pool", 4))
+            d |= DIR_POOL;
+        p = e + 1;
+    }
+    return d;
 }
 
 enum tracker_stage tracker_classify_path(const char *path)
@@ -155,7 +185,8 @@ enum tracker_stage tracker_classify_path(const char *path)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     size_t bn = strlen(base);
-    if (has_dir(path, "pxelinux.cfg") || starts_with(base, "grub.cfg") || ends_with(base, bn, ".ipxe") ||
+    unsigned dirs = stage_dirs(path, base);
+    if ((dirs & DIR_PXECFG) || starts_with(base, "grub.cfg") || ends_with(base, bn, ".ipxe") ||
         !strcasecmp(base, "syslinux.cfg") || !strcasecmp(base, "isolinux.cfg"))
         return TRACKER_STAGE_CONFIG;
     if (starts_with(path, "ks/") || !strcasecmp(path, "ks") || starts_with(path, "preseed/") ||
@@ -163,10 +194,10 @@ enum tracker_stage tracker_classify_path(const char *path)
         strcasestr(base, "kickstart"))
         return TRACKER_STAGE_KICKSTART;
     if (!strcasecmp(base, "install.img") || !strcasecmp(base, "squashfs.img") || ends_with(base, bn, ".squashfs") ||
-        has_dir(path, "LiveOS"))
+        (dirs & DIR_LIVEOS))
         return TRACKER_STAGE_STAGE2;
     if (ends_with(base, bn, ".rpm") || ends_with(base, bn, ".deb") || ends_with(base, bn, ".udeb") ||
-        has_dir(path, "repodata") || has_dir(path, "Packages") || has_dir(path, "pool"))
+        (dirs & (DIR_REPODATA | DIR_PACKAGES | DIR_POOL)))
         return TRACKER_STAGE_PACKAGES;
     if (starts_with(base, "vmlinuz") || starts_with(base, "vmlinux") || !strcasecmp(base, "linux") ||
         !strcasecmp(base, "bzImage"))
@@ -658,6 +689,73 @@ bool tracker_vfile_open(void *ctx, const char *path, uint32_t client_ip_be, stru
     return tv->inner && tv->inner->open ? tv->inner->open(tv->inner->ctx, path, client_ip_be, out) : false;
 }
 
+/* Files loaders ask for that may well not exist: a missing one is no failure. */
+static bool tftp_optional(const char *path, enum tracker_stage st)
+{
+    if (st == TRACKER_STAGE_NONE || st == TRACKER_STAGE_CONFIG)
+        return true; /* grub's *.lst and modules, config search orders */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    /* shim (15.7+) probes its revocation lists and extra certificates */
+    return starts_with(base, "revocations") || starts_with(base, "shim_certificate");
+}
+
+void tracker_tftp_done(void *arg, const struct tftp_done_info *d)
+{
+    struct tracker *t = arg;
+    if (!t || !d || d->write)
+        return;
+    uint32_t ip = ntohl(d->client_ip);
+    const char *path = d->path ? d->path : "";
+    if (*path == '/')
+        path++; /* refusals carry the name as sent */
+    char why[TRACKER_REASON_MAX];
+    switch (d->outcome) {
+    case TFTP_DONE_COMPLETE:
+    case TFTP_DONE_UNACKED:
+    case TFTP_DONE_SUPERSEDED:
+    case TFTP_DONE_FAILED: /* ours: the file changed, the server stops; the client asks again */
+        if (d->bytes)
+            tracker_record_ip(t, ip, TRACKER_STAGE_NONE, d->bytes);
+        return;
+    case TFTP_DONE_TIMEOUT:
+        if (d->bytes)
+            tracker_record_ip(t, ip, TRACKER_STAGE_NONE, d->bytes);
+        snprintf(why, sizeof(why), "tftp timeout on %.40s after %" PRIu64 " of %" PRIu64 " bytes", path, d->bytes,
+                 d->size);
+        tracker_fail_ip(t, ip, TRACKER_FAIL_TFTP_TIMEOUT, why);
+        return;
+    case TFTP_DONE_CLIENT_ABORT:
+        /* RFC 2347: a client may answer the OACK with ERROR 8; firmware does so on
+         * purpose to learn a file's size (RFC 2349 tsize) without reading it */
+        if (!d->bytes && d->oack) {
+            atomic_fetch_add_explicit(&t->tftp_probes, 1, memory_order_relaxed);
+            return;
+        }
+        if (d->bytes)
+            tracker_record_ip(t, ip, TRACKER_STAGE_NONE, d->bytes);
+        snprintf(why, sizeof(why), "tftp aborted by client (ERROR %u) on %.40s after %" PRIu64 " bytes",
+                 d->error_code, path, d->bytes);
+        tracker_fail_ip(t, ip, TRACKER_FAIL_TFTP_ABORT, why);
+        return;
+    case TFTP_DONE_NOT_FOUND:
+        if (tftp_optional(path, tracker_classify_path(path))) {
+            atomic_fetch_add_explicit(&t->tftp_missing, 1, memory_order_relaxed);
+            return;
+        }
+        snprintf(why, sizeof(why), "tftp %.60s: file not found (ERROR 1)", path);
+        tracker_fail_ip(t, ip, TRACKER_FAIL_TFTP_ERROR, why);
+        return;
+    case TFTP_DONE_REFUSED:
+        if (d->error_code != 0 && tracker_classify_path(path) == TRACKER_STAGE_NONE)
+            return; /* not a file of anyone's boot (a traversal attempt, ...): the service counts it */
+        snprintf(why, sizeof(why), "tftp %.40s refused: %.30s (ERROR %u)", path, d->reason ? d->reason : "",
+                 d->error_code);
+        tracker_fail_ip(t, ip, TRACKER_FAIL_TFTP_ERROR, why);
+        return;
+    }
+}
+
 /* ---- reading ------------------------------------------------------------------- */
 
 static void fill_inventory(struct tracker_host *out, const struct inv_host *h)
@@ -852,6 +950,10 @@ void tracker_get_stats(struct tracker *t, struct tracker_stats *out)
     out->events = tracker_events_head(t);
     out->full = atomic_load_explicit(&t->full, memory_order_relaxed);
     out->no_mac = atomic_load_explicit(&t->no_mac, memory_order_relaxed);
+    out->tftp_size_probes = atomic_load_explicit(&t->tftp_probes, memory_order_relaxed);
+    out->tftp_optional_missing = atomic_load_explicit(&t->tftp_missing, memory_order_relaxed);
+    out->journal_writes = atomic_load_explicit(&t->journal_writes, memory_order_relaxed);
+    out->journal_errors = atomic_load_explicit(&t->journal_errors, memory_order_relaxed);
     out->snapshots = atomic_load_explicit(&t->snapshots, memory_order_relaxed);
     out->snapshot_errors = atomic_load_explicit(&t->snapshot_errors, memory_order_relaxed);
     out->capacity = t->limit;
@@ -860,16 +962,25 @@ void tracker_get_stats(struct tracker *t, struct tracker_stats *out)
 
 uint32_t tracker_stall_after_ms(const struct tracker *t) { return t->cfg.stall_after_ms; }
 
-/* ---- the state file ----------------------------------------------------------------
+/* ---- the state file and the journal -------------------------------------------------
  *
  *   # bootstorm hosts.state 1
+ *   # epoch 7
  *   52:54:00:12:34:56 stage=kernel cycle=1 ip=10.0.0.5 bytes=0 failures=1 since=... progress=...
  *       seen=... flags=2 discover=... offered=... ... fail=MS,KIND,REASON
  *
+ *   # bootstorm hosts.journal 1 epoch 7
+ *   host lines as above, appended; a later line for a MAC replaces the earlier state
+ *
  * one host per line; stage timestamps by name (only those reached); the
- * reason is %-escaped (no spaces) and comes last. */
+ * reason is %-escaped (no spaces) and comes last.  A state file without an
+ * epoch line (written before the journal existed) has epoch 0. */
 
 #define STATE_MAGIC "# bootstorm hosts.state 1"
+#define EPOCH_PREFIX "# epoch "
+#define JOURNAL_MAGIC "# bootstorm hosts.journal 1 epoch "
+#define JOURNAL_BATCH 256
+#define JOURNAL_MAX_BATCHES 64 /* per flush: a flood of events waits for the next one */
 
 static void escape_reason(const char *in, char *out, size_t cap)
 {
@@ -906,9 +1017,35 @@ static bool unescape_reason(const char *in, char *out, size_t cap)
     return true;
 }
 
-static int write_state(struct tracker *t, FILE *f)
+/* false: nothing to remember (the inventory brings the host back) */
+static bool worth_saving(const struct tracker_host *h)
 {
-    fprintf(f, "%s\n", STATE_MAGIC);
+    return h->stage != TRACKER_STAGE_NONE || h->fail_ms || h->bytes || h->ip || h->cycles > 1;
+}
+
+static void write_host_line(FILE *f, const struct tracker_host *h)
+{
+    struct in_addr a = {htonl(h->ip)};
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &a, ip, sizeof(ip));
+    fprintf(f, "%s stage=%s cycle=%" PRIu32 " ip=%s bytes=%" PRIu64 " failures=%" PRIu32 " since=%" PRIu64
+               " progress=%" PRIu64 " seen=%" PRIu64 " flags=%u",
+            h->mac_str, stage_names[h->stage], h->cycles, ip, h->bytes, h->failures, h->since_ms, h->progress_ms,
+            h->seen_ms, (h->stalled ? FLAG_STALLED : 0) | (h->failed ? FLAG_FAILED : 0));
+    for (int i = 1; i < TRACKER_STAGE_COUNT; i++)
+        if (h->ts[i])
+            fprintf(f, " %s=%" PRIu64, stage_names[i], h->ts[i]);
+    if (h->fail_ms) {
+        char esc[TRACKER_REASON_MAX * 3 + 1];
+        escape_reason(h->fail_reason, esc, sizeof(esc));
+        fprintf(f, " fail=%" PRIu64 ",%s,%s", h->fail_ms, fail_names[h->fail_kind], esc);
+    }
+    fputc('\n', f);
+}
+
+static int write_state(struct tracker *t, FILE *f, uint64_t epoch)
+{
+    fprintf(f, "%s\n" EPOCH_PREFIX "%" PRIu64 "\n", STATE_MAGIC, epoch);
     uint32_t n = atomic_load_explicit(&t->nused, memory_order_acquire);
     if (n > t->mask + 1)
         n = t->mask + 1;
@@ -918,33 +1055,54 @@ static int write_state(struct tracker *t, FILE *f)
             continue;
         struct tracker_host h;
         read_slot(t, id1 - 1, &h);
-        if (h.stage == TRACKER_STAGE_NONE && !h.fail_ms && !h.bytes && !h.ip && h.cycles <= 1)
-            continue; /* nothing to remember: the inventory brings it back */
-        struct in_addr a = {htonl(h.ip)};
-        fprintf(f, "%s stage=%s cycle=%" PRIu32 " ip=%s bytes=%" PRIu64 " failures=%" PRIu32 " since=%" PRIu64
-                   " progress=%" PRIu64 " seen=%" PRIu64 " flags=%u",
-                h.mac_str, stage_names[h.stage], h.cycles, inet_ntoa(a), h.bytes, h.failures, h.since_ms,
-                h.progress_ms, h.seen_ms, (h.stalled ? FLAG_STALLED : 0) | (h.failed ? FLAG_FAILED : 0));
-        for (int i = 1; i < TRACKER_STAGE_COUNT; i++)
-            if (h.ts[i])
-                fprintf(f, " %s=%" PRIu64, stage_names[i], h.ts[i]);
-        if (h.fail_ms) {
-            char esc[TRACKER_REASON_MAX * 3 + 1];
-            escape_reason(h.fail_reason, esc, sizeof(esc));
-            fprintf(f, " fail=%" PRIu64 ",%s,%s", h.fail_ms, fail_names[h.fail_kind], esc);
-        }
-        fputc('\n', f);
+        if (worth_saving(&h))
+            write_host_line(f, &h);
     }
     return ferror(f) ? -EIO : 0;
 }
 
-int tracker_save(struct tracker *t, char *err, size_t errlen)
+static void state_path(const struct tracker *t, const char *name, char *out, size_t cap)
 {
-    if (!t->cfg.state_dir)
-        return 0;
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof(path), "%s/%s", t->cfg.state_dir, TRACKER_STATE_FILE);
+    snprintf(out, cap, "%s/%s", t->cfg.state_dir, name);
+}
+
+/* An empty journal under epoch (under pmu).  0 or -errno. */
+static int journal_reset(struct tracker *t, uint64_t epoch)
+{
+    char path[4200];
+    state_path(t, TRACKER_JOURNAL_FILE, path, sizeof(path));
+    if (t->jf)
+        fclose(t->jf);
+    t->jf = NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    fprintf(f, JOURNAL_MAGIC "%" PRIu64 "\n", epoch);
+    if (fflush(f) != 0 || fdatasync(fd) != 0) {
+        int e = errno;
+        fclose(f);
+        return -e;
+    }
+    t->jf = f;
+    t->jlines = 0;
+    return 0;
+}
+
+/* The whole table into hosts.state under a new epoch, then an empty journal
+ * (under pmu).  A crash between the two leaves a journal of the old epoch,
+ * which the next start ignores: the snapshot holds all of it. */
+static int save_locked(struct tracker *t, char *err, size_t errlen)
+{
+    char path[4200], tmp[4300];
+    state_path(t, TRACKER_STATE_FILE, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    uint64_t head = tracker_events_head(t); /* every event before it is in this snapshot */
+    uint64_t epoch = t->epoch + 1;
     int rc = 0;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -955,7 +1113,7 @@ int tracker_save(struct tracker *t, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", tmp, strerror(-rc));
         goto fail;
     }
-    rc = write_state(t, f);
+    rc = write_state(t, f, epoch);
     if (rc == 0 && fflush(f) != 0)
         rc = -errno;
     if (rc == 0 && fsync(fileno(f)) != 0)
@@ -975,10 +1133,109 @@ int tracker_save(struct tracker *t, char *err, size_t errlen)
         close(dfd);
     }
     atomic_fetch_add_explicit(&t->snapshots, 1, memory_order_relaxed);
-    return 0;
+    t->epoch = epoch;
+    t->jcur.next = head;
+    t->jretry_ms = 0;
+    rc = journal_reset(t, epoch);
+    if (rc < 0) { /* the snapshot stands; the next flush tries again */
+        atomic_fetch_add_explicit(&t->journal_errors, 1, memory_order_relaxed);
+        state_path(t, TRACKER_JOURNAL_FILE, path, sizeof(path));
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+    }
+    return rc;
 fail:
     atomic_fetch_add_explicit(&t->snapshot_errors, 1, memory_order_relaxed);
     return rc;
+}
+
+int tracker_save(struct tracker *t, char *err, size_t errlen)
+{
+    if (!t->cfg.state_dir)
+        return 0;
+    pthread_mutex_lock(&t->pmu);
+    int rc = save_locked(t, err, errlen);
+    pthread_mutex_unlock(&t->pmu);
+    return rc;
+}
+
+int tracker_journal_flush(struct tracker *t)
+{
+    if (!t->cfg.state_dir)
+        return 0;
+    pthread_mutex_lock(&t->pmu);
+    char err[512];
+    int rc = 0;
+    if (!t->jf) { /* broken or never opened: a snapshot writes everything (not too often) */
+        uint64_t now = t->clock();
+        if (t->jretry_ms && now - t->jretry_ms < t->cfg.snapshot_interval_ms)
+            goto out;
+        t->jretry_ms = now;
+        if ((rc = save_locked(t, err, sizeof(err))) < 0)
+            fprintf(stderr, "bootstorm: host state not saved: %s\n", err);
+        goto out;
+    }
+    if (tracker_events_head(t) == t->jcur.next)
+        goto out; /* nothing changed */
+    size_t n = 0;
+    bool lost = false, any_lost = false;
+    uint32_t batch[JOURNAL_BATCH];
+    for (int b = 0; b < JOURNAL_MAX_BATCHES; b++) {
+        size_t got = tracker_events_read(t, &t->jcur, batch, JOURNAL_BATCH, &lost);
+        any_lost |= lost;
+        for (size_t i = 0; i < got; i++)
+            if (!t->jmark[batch[i]]) {
+                t->jmark[batch[i]] = 1;
+                t->jids[n++] = batch[i];
+            }
+        if (got < JOURNAL_BATCH)
+            break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->jmark[t->jids[i]] = 0;
+        struct tracker_host h;
+        read_slot(t, t->jids[i], &h); /* its newest state: later lines replace earlier ones */
+        if (!any_lost && worth_saving(&h)) {
+            write_host_line(t->jf, &h);
+            t->jlines++;
+        }
+    }
+    if (any_lost) { /* the ring lapped us: only a snapshot has everything */
+        if ((rc = save_locked(t, err, sizeof(err))) < 0)
+            fprintf(stderr, "bootstorm: host state not saved: %s\n", err);
+        goto out;
+    }
+    if (fflush(t->jf) != 0 || fdatasync(fileno(t->jf)) != 0) {
+        rc = -errno;
+        fprintf(stderr, "bootstorm: host state journal: %s/%s: %s\n", t->cfg.state_dir, TRACKER_JOURNAL_FILE,
+                strerror(-rc));
+        atomic_fetch_add_explicit(&t->journal_errors, 1, memory_order_relaxed);
+        fclose(t->jf);
+        t->jf = NULL;
+        goto out;
+    }
+    atomic_fetch_add_explicit(&t->journal_writes, 1, memory_order_relaxed);
+out:
+    pthread_mutex_unlock(&t->pmu);
+    return rc;
+}
+
+/* A host line replaces everything an earlier line (journal) said of the host. */
+static void clear_slot(struct slot *s)
+{
+    atomic_store(&s->stage, TRACKER_STAGE_NONE);
+    atomic_store(&s->flags, 0);
+    for (int i = 0; i < TRACKER_STAGE_COUNT; i++)
+        atomic_store(&s->ts[i], 0);
+    atomic_store(&s->since, 0);
+    atomic_store(&s->progress, 0);
+    atomic_store(&s->seen, 0);
+    atomic_store(&s->bytes, 0);
+    atomic_store(&s->bytes_reported, 0);
+    atomic_store(&s->failures, 0);
+    atomic_store(&s->fail_kind, 0);
+    atomic_store(&s->fail_ms, 0);
+    atomic_store(&s->cycle, 1);
+    set_reason(s, "");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -1007,6 +1264,7 @@ static const char *load_line(struct tracker *t, char *line)
     if (id == NO_SLOT)
         return "more hosts than the table holds";
     struct slot *s = &t->slots[id];
+    clear_slot(s);
     bool have_stage = false;
     while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
         char *eq = strchr(tok, '=');
@@ -1069,10 +1327,13 @@ static const char *load_line(struct tracker *t, char *line)
     return have_stage ? NULL : "no stage= field";
 }
 
-static int load_state(struct tracker *t, char *err, size_t errlen)
+/* hosts.state (journal false) or hosts.journal: every line into its slot.
+ * The journal is replayed only under the state file's epoch, and its last
+ * line may be torn (a crash mid-append): that line is dropped. */
+static int load_file(struct tracker *t, bool journal, char *err, size_t errlen)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", t->cfg.state_dir, TRACKER_STATE_FILE);
+    char path[4200];
+    state_path(t, journal ? TRACKER_JOURNAL_FILE : TRACKER_STATE_FILE, path, sizeof(path));
     FILE *f = fopen(path, "re");
     if (!f) {
         if (errno == ENOENT)
@@ -1087,12 +1348,27 @@ static int load_state(struct tracker *t, char *err, size_t errlen)
     while (fgets(line, sizeof(line), f)) {
         lineno++;
         size_t n = strlen(line);
-        if (n && line[n - 1] == '\n')
+        if (n && line[n - 1] == '\n') {
             line[--n] = 0;
-        else if (!feof(f)) {
+        } else if (!feof(f)) {
             snprintf(err, errlen, "%s:%u: line too long", path, lineno);
             rc = -EINVAL;
             break;
+        } else if (journal) {
+            break; /* torn by a crash: never acknowledged to anyone */
+        }
+        uint64_t v = 0;
+        if (lineno == 1 && journal) {
+            if (strncmp(line, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) != 0 ||
+                !parse_u64(line + strlen(JOURNAL_MAGIC), &v)) {
+                snprintf(err, errlen, "%s:1: not a bootstorm hosts.journal file (expected \"%sN\")", path,
+                         JOURNAL_MAGIC);
+                rc = -EINVAL;
+                break;
+            }
+            if (v != t->epoch)
+                break; /* older than the snapshot, which holds all of it */
+            continue;
         }
         if (lineno == 1) {
             if (strcmp(line, STATE_MAGIC) != 0) {
@@ -1101,6 +1377,15 @@ static int load_state(struct tracker *t, char *err, size_t errlen)
                 rc = -EINVAL;
                 break;
             }
+            continue;
+        }
+        if (lineno == 2 && !journal && !strncmp(line, EPOCH_PREFIX, strlen(EPOCH_PREFIX))) {
+            if (!parse_u64(line + strlen(EPOCH_PREFIX), &v)) {
+                snprintf(err, errlen, "%s:2: bad epoch", path);
+                rc = -EINVAL;
+                break;
+            }
+            t->epoch = v;
             continue;
         }
         if (!n)
@@ -1118,6 +1403,12 @@ static int load_state(struct tracker *t, char *err, size_t errlen)
     }
     fclose(f);
     return rc;
+}
+
+static int load_state(struct tracker *t, char *err, size_t errlen)
+{
+    int rc = load_file(t, false, err, errlen);
+    return rc < 0 ? rc : load_file(t, true, err, errlen);
 }
 
 /* ---- the tick ---------------------------------------------------------------- */
@@ -1155,7 +1446,7 @@ void tracker_tick(struct tracker *t, uint64_t now)
     bool bytes_due = now - t->last_bytes_event_ms >= BYTES_EVENT_MS;
     if (bytes_due)
         t->last_bytes_event_ms = now;
-    uint64_t stall = t->cfg.stall_after_ms, bytes_sum = 0;
+    uint64_t stall = t->cfg.stall_after_ms;
     uint32_t n = atomic_load_explicit(&t->nused, memory_order_acquire);
     if (n > t->mask + 1)
         n = t->mask + 1;
@@ -1174,36 +1465,43 @@ void tracker_tick(struct tracker *t, uint64_t now)
             changed(t, id);
         }
         uint64_t b = atomic_load_explicit(&s->bytes, memory_order_relaxed);
-        bytes_sum += b;
         if (bytes_due && b != atomic_load_explicit(&s->bytes_reported, memory_order_relaxed)) {
             atomic_store_explicit(&s->bytes_reported, b, memory_order_relaxed);
             changed(t, id);
         }
     }
-    if (t->cfg.state_dir && now - t->last_save_ms >= t->cfg.snapshot_interval_ms) {
-        uint64_t head = tracker_events_head(t);
-        if (!t->saved_once || head != t->saved_head || bytes_sum != t->saved_bytes) {
-            char err[512];
-            if (tracker_save(t, err, sizeof(err)) == 0) {
-                t->saved_head = head;
-                t->saved_bytes = bytes_sum;
-                t->saved_once = true;
-            } else {
-                fprintf(stderr, "bootstorm: host state not saved: %s\n", err);
-            }
-            t->last_save_ms = now;
-        }
+    if (!t->cfg.state_dir)
+        return;
+    tracker_journal_flush(t); /* this tick's stalls and byte counts too */
+    if (now - t->last_save_ms >= t->cfg.snapshot_interval_ms) {
+        t->last_save_ms = now;
+        pthread_mutex_lock(&t->pmu);
+        char err[512];
+        if (t->jlines && save_locked(t, err, sizeof(err)) < 0) /* compaction: the journal stays short */
+            fprintf(stderr, "bootstorm: host state not saved: %s\n", err);
+        pthread_mutex_unlock(&t->pmu);
     }
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Wakes every TRACKER_JOURNAL_MS to journal what changed (one atomic load
+ * when nothing did: the recording paths never wake this thread), and runs the
+ * full tick every TRACKER_TICK_MS. */
 static void *tick_main(void *arg)
 {
     struct tracker *t = arg;
+    uint64_t last_tick = mono_ms();
     pthread_mutex_lock(&t->mu);
     while (!t->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += TRACKER_TICK_MS * 1000000L;
+        ts.tv_nsec += TRACKER_JOURNAL_MS * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -1211,7 +1509,13 @@ static void *tick_main(void *arg)
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);
         if (t->stop)
             break;
-        tracker_tick(t, t->clock()); /* under mu: tracker_set_inventory waits for it */
+        uint64_t m = mono_ms();
+        if (m - last_tick >= TRACKER_TICK_MS) {
+            last_tick = m;
+            tracker_tick(t, t->clock()); /* under mu: tracker_set_inventory waits for it */
+        } else {
+            tracker_journal_flush(t);
+        }
     }
     pthread_mutex_unlock(&t->mu);
     return NULL;
@@ -1256,12 +1560,17 @@ int tracker_create(struct tracker **out, const struct tracker_config *cfg, char 
     t->ips = calloc((size_t)cap * 2, sizeof(*t->ips));
     t->ring = calloc(ev, sizeof(*t->ring));
     pthread_mutex_init(&t->mu, NULL);
+    pthread_mutex_init(&t->pmu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (!t->slots || !t->used || !t->ips || !t->ring) {
+    if (cfg->state_dir) {
+        t->jids = calloc(cap, sizeof(*t->jids));
+        t->jmark = calloc(cap, 1);
+    }
+    if (!t->slots || !t->used || !t->ips || !t->ring || (cfg->state_dir && (!t->jids || !t->jmark))) {
         snprintf(err, errlen, "out of memory for %u host slots", cap);
         t->cfg.state_dir = NULL;
         tracker_free(t);
@@ -1277,9 +1586,13 @@ int tracker_create(struct tracker **out, const struct tracker_config *cfg, char 
         }
     }
     sync_inventory(t);
-    t->saved_head = tracker_events_head(t);
     t->last_save_ms = t->clock();
     t->last_bytes_event_ms = t->last_save_ms;
+    if (cfg->state_dir) { /* what was loaded into one snapshot, and a fresh journal */
+        char serr[512];
+        if (tracker_save(t, serr, sizeof(serr)) < 0)
+            fprintf(stderr, "bootstorm: host state not saved: %s\n", serr);
+    }
     if (!cfg->no_thread) {
         if (pthread_create(&t->thread, NULL, tick_main, t) != 0) {
             snprintf(err, errlen, "cannot start the tracker thread");
@@ -1332,8 +1645,13 @@ void tracker_free(struct tracker *t)
     struct inventory_holder *h = atomic_load(&t->inv_holder);
     if (h && t->inv_synced)
         inventory_holder_release(h, t->inv_synced);
+    if (t->jf)
+        fclose(t->jf);
     pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&t->pmu);
     pthread_cond_destroy(&t->cv);
+    free(t->jids);
+    free(t->jmark);
     free(t->slots);
     free((void *)t->used);
     free(t->ips);

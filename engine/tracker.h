@@ -20,10 +20,20 @@
  *
  * A background thread (unless cfg.no_thread) every TRACKER_TICK_MS marks
  * stalled hosts, publishes byte progress as events (at most once a second
- * per host), picks up a reloaded inventory, and every snapshot interval
- * writes <state-dir>/hosts.state (temp file, fsync, rename, fsync of the
- * directory) when something changed; tracker_free writes it once more.
- * tracker_create loads it, so a restart keeps every host's state.
+ * per host) and picks up a reloaded inventory.
+ *
+ * Durability: every TRACKER_JOURNAL_MS the thread drains the event ring (one
+ * atomic load when nothing changed) and appends the new state of every host
+ * that changed to <state-dir>/hosts.journal, one full host line each, then
+ * fdatasync: a stage is on disk within ~TRACKER_JOURNAL_MS of being reached,
+ * and no recording path ever makes a system call for it.  Every snapshot
+ * interval (when the journal is not empty) and in tracker_free, the whole
+ * table is written to <state-dir>/hosts.state (temp file, fsync, rename,
+ * fsync of the directory) with a new epoch, and the journal starts again
+ * under that epoch.  tracker_create loads hosts.state, then replays the
+ * journal when its epoch is the state file's (an older journal was folded
+ * into the snapshot already; a torn last line, from a crash mid-append, is
+ * ignored), so a restart — even after kill -9 — keeps every host's state.
  *
  * How events map to stages (the rules the services rely on):
  *  - a stage seen for the first time in a cycle gets its timestamp; repeats
@@ -38,7 +48,10 @@
  *    if it fetches a kernel, initrd or kickstart it is being reinstalled and
  *    a new cycle starts; tracker_reset starts one explicitly (reinstall API);
  *  - progress (for stalls) is a new stage timestamp or bytes served; a host
- *    counts as failed while its last failure is newer than its last progress. */
+ *    counts as failed while its last failure is newer than its last progress;
+ *  - TFTP transfer ends (tracker_tftp_done) add their bytes; a timeout, a
+ *    client abort after data, or a required file missing/refused is a
+ *    failure; firmware's normal probes are only counted (see there). */
 #ifndef BOOTSTORM_ENGINE_TRACKER_H
 #define BOOTSTORM_ENGINE_TRACKER_H
 
@@ -48,6 +61,7 @@
 
 #include "engine/dhcp_service.h"
 #include "engine/inventory.h"
+#include "engine/tftp_service.h"
 #include "engine/vfile.h"
 
 enum tracker_stage {
@@ -95,7 +109,9 @@ enum tracker_result {
 #define TRACKER_REASON_MAX 96      /* failure reason, NUL included (longer is cut) */
 #define TRACKER_RACK_MAX 64
 #define TRACKER_TICK_MS 250
+#define TRACKER_JOURNAL_MS 50
 #define TRACKER_STATE_FILE "hosts.state"
+#define TRACKER_JOURNAL_FILE "hosts.journal"
 
 /* Lowercase names ("discover", ..., "installer_dhcp", "installed"; "none"). */
 const char *tracker_stage_name(enum tracker_stage s);
@@ -121,7 +137,7 @@ struct tracker_config {
                                       0 = 8192; at least twice the inventory */
     uint32_t stall_after_ms;       /* 0: never stalled */
     const char *state_dir;         /* NULL: nothing is written or loaded */
-    uint32_t snapshot_interval_ms; /* 0 = 2000 */
+    uint32_t snapshot_interval_ms; /* full rewrite (journal compaction); 0 = 2000 */
     unsigned event_ring;           /* events kept for slow readers (power of two); 0 = 16384 */
     struct inventory_holder *inventory; /* borrowed, may be NULL; must outlive the tracker */
     bool no_thread;                /* tests: no background thread, call tracker_tick */
@@ -184,6 +200,25 @@ struct tracker_vfiles {
 };
 bool tracker_vfile_open(void *tracker_vfiles, const char *path, uint32_t client_ip_be, struct vfile **out);
 
+/* The TFTP service's done hook (a tftp_done_fn; arg is the tracker), once
+ * per transfer end or refused read request, off the per-packet path:
+ *  - the bytes acknowledged go to the host's count (progress);
+ *  - a timeout is a failure ("tftp timeout on PATH after N of M bytes");
+ *  - a client ERROR is a failure ("tftp aborted by client (ERROR c) on PATH
+ *    after N bytes") unless nothing was delivered after an OACK: that is
+ *    firmware's size probe (OVMF asks tsize, reads the OACK, sends ERROR 8),
+ *    counted as stats.tftp_size_probes;
+ *  - not found: a failure for a file the boot needs (loader, kernel, initrd,
+ *    ...), but loaders probe for files that may not exist — configs in search
+ *    order (pxelinux.cfg/..., grub.cfg-...), grub's *.lst and modules, shim's
+ *    revocations_*.efi and shim_certificate_*.efi — counted as
+ *    stats.tftp_optional_missing;
+ *  - refused (access, traversal, I/O): a failure for a stage path, or
+ *    whatever the path when the error is ours (ERROR 0);
+ *  - superseded and server-ended reads (file changed, stopping): their bytes
+ *    only; write requests: nothing. */
+void tracker_tftp_done(void *arg, const struct tftp_done_info *d);
+
 /* ---- reading ---- */
 
 struct tracker_host {
@@ -245,6 +280,9 @@ struct tracker_stats {
     uint64_t events;               /* pushed into the ring */
     uint64_t full;                 /* MACs not tracked: the table was full */
     uint64_t no_mac;               /* requests whose address mapped to no MAC */
+    uint64_t tftp_size_probes;     /* client aborts right after the OACK (not failures) */
+    uint64_t tftp_optional_missing; /* optional files not found (not failures) */
+    uint64_t journal_writes, journal_errors;
     uint64_t snapshots, snapshot_errors;
     uint64_t capacity, used;
 };
@@ -271,9 +309,14 @@ uint64_t tracker_events_head(struct tracker *t);
 /* What the thread does every TRACKER_TICK_MS; now_ms is wall-clock time.
  * Exposed for tests (cfg.no_thread). */
 void tracker_tick(struct tracker *t, uint64_t now_ms);
-/* Writes <state-dir>/hosts.state now.  0 or -errno (err says why). */
+/* Appends the hosts changed since the last call to the journal (what the
+ * thread does every TRACKER_JOURNAL_MS).  0 or -errno. */
+int tracker_journal_flush(struct tracker *t);
+/* Writes <state-dir>/hosts.state now (a new epoch) and empties the journal.
+ * 0 or -errno (err says why). */
 int tracker_save(struct tracker *t, char *err, size_t errlen);
-/* Wall-clock milliseconds, as the tracker stamps them. */
+/* Wall-clock milliseconds, as the tracker stamps them (CLOCK_REALTIME_COARSE:
+ * the resolution is the kernel's tick, 1-4 ms). */
 uint64_t tracker_now_ms(void);
 
 #endif

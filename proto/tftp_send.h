@@ -41,12 +41,22 @@
  *   unacknowledged block; the timeout doubles up to rto_max_ms.  Any progress resets
  *   the count and the timeout.
  * - Timers are milliseconds (200 ms by default, not the 1-5 s of other servers: a
- *   lost block on a LAN should cost a fraction of a second).  The client's RFC 2349
- *   timeout option (whole seconds) does NOT delay our first resend — an early
- *   resend costs a duplicate the client ignores, a late one stalls the boot; it
- *   only raises the give-up time: we keep trying until `retries` timeouts have
- *   passed AND at least 2 x client_timeout_s without progress, so the client has
- *   had the chance to retransmit its ACK at least once.
+ *   lost block on a LAN should cost a fraction of a second).  With cfg.rto_min_ms
+ *   set the timeout adapts to the path (RFC 6298 §2, Karn's rule §3): every ACK of
+ *   a block (or in lock-step ACK 0 of the OACK) sent once and never again gives an RTT
+ *   sample, RTO = SRTT + max(1 ms, 4 RTTVAR) kept within [rto_min_ms, rto_ms]; before
+ *   the first sample it is rto_ms.  The caller then tells the time with
+ *   tftp_send_set_now() before every event.
+ * - The OACK's timer is at least TFTP_SEND_OACK_RTO_MS, whatever the RTO: a
+ *   client that got the OACK and answered it (its ACK 0 lost or late) may abort on
+ *   a second one (atftp: "unexpected OACK", in any state).  A client that never got
+ *   it retransmits its RRQ: the caller answers that with tftp_send_on_request(),
+ *   which resends the OACK at once.
+ * - The client's RFC 2349 timeout option (whole seconds) does NOT delay our first
+ *   resend — an early resend costs a duplicate the client ignores, a late one
+ *   stalls the boot; it only raises the give-up time: we keep trying until
+ *   `retries` timeouts have passed AND at least 2 x client_timeout_s without
+ *   progress, so the client has had the chance to retransmit its ACK at least once.
  * - ERROR from the client ends the transfer at once (TFTP_SEND_ABORTED, not a
  *   failure): OVMF sends ERROR 8 right after the OACK when it only wanted tsize.
  * - The final ACK may be lost and the client gone (RFC 1350 leaves it to dally).
@@ -67,6 +77,7 @@
 #define TFTP_SEND_RTO_MS 200      /* default first retransmission timeout */
 #define TFTP_SEND_RTO_MAX_MS 3200 /* default backoff cap */
 #define TFTP_SEND_RETRIES 6       /* default timeouts in a row before giving up */
+#define TFTP_SEND_OACK_RTO_MS 1000 /* least wait before an OACK is resent on timeout */
 
 enum tftp_send_outcome {
     TFTP_SEND_RUNNING = 0,
@@ -103,6 +114,7 @@ struct tftp_send_config {
     uint32_t rto_max_ms;       /* backoff cap; 0 = TFTP_SEND_RTO_MAX_MS */
     uint32_t retries;          /* retransmissions before giving up; 0 = TFTP_SEND_RETRIES */
     uint32_t client_timeout_s; /* negotiated RFC 2349 timeout, 0 if none */
+    uint32_t rto_min_ms;       /* adaptive RTO floor; 0: no adaptation (always rto_ms) */
 };
 
 struct tftp_send_actions {
@@ -130,6 +142,16 @@ struct tftp_send {
     uint64_t idle_ms;     /* timer time since the last progress */
     uint32_t stale;       /* ACKs our retransmitted copies may still cause (see Rules) */
     uint32_t last_copies; /* blocks re-sent by the latest send */
+    /* RTT estimate (cfg.rto_min_ms > 0) */
+    uint64_t now_ms;      /* the caller's clock, from tftp_send_set_now() */
+    uint32_t armed_ms;    /* duration of the timer last armed */
+    bool have_rtt;
+    uint32_t srtt_x8;     /* smoothed RTT, ms x 8 */
+    uint32_t rttvar_x4;   /* RTT variation, ms x 4 */
+    uint64_t rtt_block;   /* block whose ACK ends the running sample (0: none) */
+    bool rtt_oack;        /* the running sample times the OACK */
+    uint64_t rtt_sent_ms;
+    uint64_t oack_sent_ms;
     /* counters for the transfer's log line */
     uint64_t blocks_sent; /* DATA packets requested, retransmissions included */
     uint64_t blocks_resent;
@@ -144,6 +166,18 @@ void tftp_send_start(struct tftp_send *s, struct tftp_send_actions *act);
 void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_actions *act);
 void tftp_send_on_timeout(struct tftp_send *s, struct tftp_send_actions *act);
 void tftp_send_on_error(struct tftp_send *s, uint16_t code, struct tftp_send_actions *act);
+/* The client sent its request again.  While the OACK waits for ACK 0 that means
+ * the OACK was lost: it is resent now (at most once per current RTO); otherwise
+ * nothing happens (the timers repair the rest). */
+void tftp_send_on_request(struct tftp_send *s, struct tftp_send_actions *act);
+/* The time, in the caller's milliseconds, before an event (adaptive RTO only). */
+static inline void tftp_send_set_now(struct tftp_send *s, uint64_t now_ms) { s->now_ms = now_ms; }
+/* Starts the estimate from what other transfers on the same path measured (like
+ * TCP's per-route metrics), before tftp_send_start(): a short transfer gets
+ * too few samples of its own.  Ignored without cfg.rto_min_ms. */
+void tftp_send_seed_rtt(struct tftp_send *s, uint32_t srtt_x8, uint32_t rttvar_x4);
+/* The retransmission timeout after progress: the RTT estimate, or cfg.rto_ms. */
+uint32_t tftp_send_base_rto(const struct tftp_send *s);
 
 /* Block k (1..nblocks) covers bytes [offset, offset + len) of the stream. */
 uint64_t tftp_send_block_offset(const struct tftp_send *s, uint64_t k);

@@ -4,7 +4,11 @@
 # initrd), udhcpc again (the installer's DHCP), curl (kickstart, install.img,
 # packages, the installed callback) — and after each step `bootstorm status
 # --json` shows it, in order; a second host that stops half-way is reported
-# stalled; a restart keeps every state; the table form shows the same.
+# stalled; a restart keeps every state; the table form shows the same; a
+# TFTP transfer whose client stops answering is that host's failure, with its
+# reason, while firmware's size probe (ERROR 8 after the OACK) and a missing
+# optional file (shim's revocations_*.efi) are not; a stage reached just
+# before kill -9 is still there after the restart.
 #
 #   S (server): br0 10.77.0.1/24 ──veth── C (client: eth0 52:54:00:77:00:01)
 . "$(dirname "$0")/lib.sh"
@@ -47,7 +51,8 @@ serve() {
   ip netns exec "$(ns S)" "$BOOTSTORM" serve --backend "$BACKEND" --threads 2 --quiet \
     --subnet 10.77.0.0/24,pool=10.77.0.100-10.77.0.150,router=10.77.0.1 \
     --tftp-root "$T/tftp" --http-root "$T/http" --http-port 8080 --hosts "$T/hosts.csv" \
-    --profiles "$T/profiles" --state-dir "$WORK/state" --stall-after 3 >>"$WORK/server.out" 2>>"$WORK/server.err" &
+    --profiles "$T/profiles" --state-dir "$WORK/state" --stall-after 3 \
+    --tftp-timeout 100 --tftp-retries 2 >>"$WORK/server.out" 2>>"$WORK/server.err" &
   SERVER_PID=$!
   echo "$SERVER_PID" >"$WORK/pid"
   for i in $(seq 1 100); do
@@ -127,7 +132,7 @@ t_01_dhcp_discover_offer_ack() {
   in_ns C ip addr add "$AIP/24" dev eth0
 }
 t_02_loader() { tget pxelinux.0; expect_step "$A" loader; }
-t_03_config() { tget pxelinux.cfg/01-52-54-00-77-00-01; expect_step "$A" config; }
+t_03_config() { tget pxelinux.cfg/01-52-54-00-77-00-01; stat -c %s "$WORK/got" >"$WORK/menu_size"; expect_step "$A" config; }
 t_04_kernel() { tget images/vmlinuz; expect_step "$A" kernel; }
 t_05_initrd() { tget images/initrd.img; expect_step "$A" initrd; }
 t_06_installer_dhcp() {
@@ -156,9 +161,11 @@ t_09_packages_count_bytes() {
   expect_step "$A" packages
   in_ns C curl -sf "$URL/repo/Packages/curl-7.7.rpm" -o /dev/null
   local h; h=$(hostj "$A")
-  # everything served over HTTP in this cycle: kickstart, install.img, both packages
-  local ks; ks=$(stat -c %s "$WORK/ks")
-  expect_eq "bytes" "$(get "$h" bytes)" $((ks + 1000000 + 70000 + 30000))
+  # everything served in this cycle: over TFTP pxelinux.0, the menu, vmlinuz and
+  # initrd.img (added as each transfer ends); over HTTP the kickstart,
+  # install.img and both packages
+  local ks menu; ks=$(stat -c %s "$WORK/ks"); menu=$(cat "$WORK/menu_size")
+  expect_eq "bytes" "$(get "$h" bytes)" $((20000 + menu + 300000 + 500000 + ks + 1000000 + 70000 + 30000))
   expect_eq "stage" "$(get "$h" stage)" packages
 }
 t_10_postinstall_and_installed() {
@@ -237,13 +244,100 @@ t_13_table_and_watch() {
   # --watch repeats until interrupted
   out=$(in_ns S timeout -s INT 3 "$BOOTSTORM" status --server "$URL" --watch --json | wc -l)
   [ "$out" -ge 2 ] || fail "--watch printed $out documents in 3 s"
-  # an unreachable server is an error with a reason
-  out=$("$BOOTSTORM" status --server http://127.0.0.1:1 2>&1) && fail "status succeeded without a server"
-  echo "$out" | grep -q 'cannot get the host status from http://127.0.0.1:1: .*Connection refused' || fail "$out"
+  # an unreachable server is an error with a reason (a port just found free, not a guess)
+  local port; port=$(free_port)
+  out=$("$BOOTSTORM" status --server "http://127.0.0.1:$port" 2>&1) && fail "status succeeded without a server"
+  echo "$out" | grep -q "cannot get the host status from http://127.0.0.1:$port: .*Connection refused" || fail "$out"
   out=$("$BOOTSTORM" status --server https://x 2>&1) && fail "https accepted"
   echo "$out" | grep -q 'https is not spoken here' || fail "$out"
 }
-t_14_no_sanitizer_reports() {
+# rrq_client MODE FILE SRC: a TFTP client (RFC 2347-2349 options, timeout 1 s)
+# from address SRC in the client namespace.  MODE probe: reads the OACK and
+# sends ERROR 8, as OVMF does to learn a file's size; stall: takes block 1,
+# acknowledges it, then never answers again
+cat >"$WORK/rrq.py" <<'PY'
+import socket, struct, sys
+mode, name, src = sys.argv[1:4]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 0))
+s.settimeout(3)
+opts = [b"octet", b"blksize", b"512", b"tsize", b"0", b"timeout", b"1"]
+s.sendto(struct.pack("!H", 1) + b"\x00".join([name.encode()] + opts) + b"\x00", ("10.77.0.1", 69))
+pkt, tid = s.recvfrom(65536)
+assert pkt[:2] == struct.pack("!H", 6), "no OACK: %r" % pkt[:60]
+if mode == "probe":
+    s.sendto(struct.pack("!HH", 5, 8) + b"size probe\0", tid)
+else:
+    s.sendto(struct.pack("!HH", 4, 0), tid)
+    pkt, _ = s.recvfrom(65536)
+    assert struct.unpack("!HH", pkt[:4]) == (3, 1), "no DATA 1: %r" % pkt[:4]
+    s.sendto(struct.pack("!HH", 4, 1), tid)
+print(mode, "ok")
+PY
+rrq_client() { in_ns C "$PY" "$WORK/rrq.py" "$@"; }
+# metric NAME: a sample's value from /metrics
+metric() { in_ns S curl -sf "$URL/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+
+t_14_tftp_timeout_is_the_hosts_failure() {
+  rrq_client stall images/initrd.img "$BIP" >/dev/null || fail "stalling client"
+  # the server gives up after twice the client's 1 s timeout without progress
+  local h kind=null i
+  for i in $(seq 1 40); do
+    h=$(hostj "$B")
+    kind=$(get "$(get "$h" error)" kind 2>/dev/null || echo null)
+    [ "$kind" = tftp_timeout ] && break
+    sleep 0.25
+  done
+  expect_eq "node-b's error" "$kind" tftp_timeout
+  expect_eq "node-b failed" "$(get "$h" failed)" true
+  expect_eq "node-b's reason" "$(get "$(get "$h" error)" reason)" \
+    "tftp timeout on images/initrd.img after 512 of 500000 bytes"
+  expect_eq "node-b stage (the RRQ)" "$(get "$h" stage)" initrd
+  [ "$(metric 'bootstorm_host_failures_total{kind="tftp_timeout"}')" -ge 1 ] || fail "no tftp_timeout in /metrics"
+  status | grep -q "node-b .*tftp timeout on images/initrd.img" || fail "table: $(status)"
+}
+t_15_size_probe_and_optional_files_are_no_failures() {
+  local before after probes missing
+  before=$(hostj "$A")
+  probes=$(metric 'bootstorm_host_probes_total{kind="tftp_size_probe"}')
+  missing=$(metric 'bootstorm_host_probes_total{kind="tftp_optional_missing"}')
+  rrq_client probe pxelinux.0 "$AIP" >/dev/null || fail "probing client"
+  in_ns C tftp -m binary 10.77.0.1 -c get images/revocations_sku.efi "$WORK/rev" >/dev/null 2>&1 || true
+  in_ns C tftp -m binary 10.77.0.1 -c get grub/x86_64-efi/command.lst "$WORK/lst" >/dev/null 2>&1 || true
+  sleep 0.3
+  after=$(hostj "$A")
+  expect_eq "node-a failures" "$(get "$after" failures)" "$(get "$before" failures)"
+  expect_eq "node-a error" "$(get "$after" error)" "$(get "$before" error)"
+  expect_eq "node-a failed" "$(get "$after" failed)" false
+  expect_eq "size probes" "$(metric 'bootstorm_host_probes_total{kind="tftp_size_probe"}')" $((probes + 1))
+  expect_eq "optional files missing" "$(metric 'bootstorm_host_probes_total{kind="tftp_optional_missing"}')" \
+    $((missing + 2))
+  # a loader module the boot needs is a failure, though
+  in_ns C tftp -m binary 10.77.0.1 -c get ldlinux.c32 "$WORK/k" >/dev/null 2>&1 || true
+  sleep 0.3
+  after=$(hostj "$A")
+  expect_eq "node-a failures after a missing ldlinux.c32" "$(get "$after" failures)" $(($(get "$before" failures) + 1))
+  expect_eq "reason" "$(get "$(get "$after" error)" reason)" "tftp ldlinux.c32: file not found (ERROR 1)"
+}
+t_16_a_stage_survives_kill_9() {
+  local pid h t0 t1
+  pid=$(cat "$WORK/pid")
+  expect_eq "node-b stage before" "$(get "$(hostj "$B")" stage)" initrd
+  in_ns C curl -sf --interface "$BIP" "$URL/ks.cfg" -o /dev/null || fail "node-b kickstart"
+  t0=$(date +%s%N)
+  sleep 0.2 # > the journal's 50 ms, far below the 2 s snapshot interval
+  kill -9 "$pid"
+  t1=$(date +%s%N)
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$WORK/pid"
+  serve || fail "restart after kill -9"
+  h=$(hostj "$B")
+  expect_eq "node-b stage after kill -9, $(( (t1 - t0) / 1000000 )) ms after the stage" "$(get "$h" stage)" kickstart
+  [ "$(get "$h" since)" -gt 0 ] || fail "no time for the stage"
+  expect_eq "node-b's failure kept" "$(get "$(get "$h" error)" kind)" tftp_timeout
+  note "kill -9 $(( (t1 - t0) / 1000000 )) ms after node-b reached kickstart: kept"
+}
+t_17_no_sanitizer_reports() {
   ! grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/server.err" || fail "sanitizer report"
 }
 

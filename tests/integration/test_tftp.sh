@@ -496,6 +496,69 @@ t_write_requests_when_allowed() {
   kill -TERM $AUX_PID; wait $AUX_PID || fail "exit status $?"
   no_sanitizer_reports "$WORK/write.log"
 }
+t_thousand_concurrent_transfers_none_refused() {
+  # 1000 transfers at once (a loader and a 58 KiB file; lock-step, then OVMF's
+  # windowsize 4): every one completes with the right checksum, none is refused
+  # as busy, however the workers queue or pace them.
+  local lg=${LOADGEN:-$(dirname "$BOOTSTORM")/bootstorm-load}
+  [ -x "$lg" ] || fail "no bootstorm-load at $lg"
+  aux_server thousand --tftp-root "$ROOT" --threads 2 --quiet
+  trap 'kill $AUX_PID 2>/dev/null || true' EXIT
+  local w
+  for w in 1 4; do
+    timeout 120 "$lg" tftp --port "$AUX_PORT" --file loader.0 --file exact1468 --clients 1000 --transfers 1000 \
+      --windowsize "$w" --tree "$ROOT" --verify=crc32c --progress no --json "$WORK/k$w.json" >"$WORK/k$w.out" 2>&1 ||
+      fail "windowsize $w: $(tail -n4 "$WORK/k$w.out")"
+    expect_eq "windowsize $w: transfers ok" "$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["ok"])' "$WORK/k$w.json")" 1000
+  done
+  kill -TERM $AUX_PID; wait $AUX_PID || fail "exit status $?"
+  no_sanitizer_reports "$WORK/thousand.log"
+  ! grep -q busy "$WORK/thousand.log" || fail "a request was refused as busy"
+}
+t_stop_drain_is_bounded() {
+  # SIGTERM: a live transfer still finishes; one whose client went silent (no ACK
+  # after the OACK's) ends at the drain's deadline, not after its retries (10 s).
+  aux_server drain --tftp-root "$ROOT" --threads 1
+  trap 'kill $AUX_PID 2>/dev/null || true' EXIT
+  rm -f "$WORK/drain.ready" "$WORK/drain.go"
+  AUX_PORT=$AUX_PORT WORK=$WORK ROOT=$ROOT py >"$WORK/drain.py.out" 2>&1 <<'PY' &
+import os, sys, time, tftplib
+port, work = int(os.environ["AUX_PORT"]), os.environ["WORK"]
+gone = tftplib.Peer(port)                       # asks, accepts the OACK, then says nothing more
+gone.send(tftplib.rrq("sub/kernel", {"blksize": 1468, "windowsize": 8}))
+first, tid = gone.recv()
+assert first["op"] == 6, first
+gone.ack(0, tid)
+live = tftplib.Peer(port)
+live.send(tftplib.rrq("loader.0", {"blksize": 1432}))
+lfirst, ltid = live.recv()
+assert lfirst["op"] == 6, lfirst
+open(work + "/drain.ready", "w").close()
+for _ in range(100):                            # the server is told to stop now
+    if os.path.exists(work + "/drain.go"):
+        break
+    time.sleep(0.05)
+data, _, _ = tftplib.fetch(live, first=lfirst, addr=ltid)
+assert data == open(os.environ["ROOT"] + "/loader.0", "rb").read(), "live transfer: content differs"
+print("live transfer done")
+PY
+  local ppid=$! i
+  for i in $(seq 1 100); do [ -e "$WORK/drain.ready" ] && break; sleep 0.05; done
+  [ -e "$WORK/drain.ready" ] || fail "client not ready: $(cat "$WORK/drain.py.out")"
+  local t0; t0=$(date +%s%N)
+  kill -TERM $AUX_PID
+  touch "$WORK/drain.go"
+  wait $ppid || fail "live transfer during the drain: $(tail -n3 "$WORK/drain.py.out")"
+  for i in $(seq 1 100); do kill -0 $AUX_PID 2>/dev/null || break; sleep 0.05; done
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  ! kill -0 $AUX_PID 2>/dev/null || fail "still running ${ms} ms after SIGTERM"
+  wait $AUX_PID || fail "exit status $?"
+  [ "$ms" -lt 4000 ] || fail "stop took ${ms} ms"
+  grep -q 'RRQ "loader.0" .* done' "$WORK/drain.access" || fail "live transfer not logged done: $(cat "$WORK/drain.access")"
+  grep -q 'RRQ "sub/kernel" .* server stopping' "$WORK/drain.access" || fail "abandoned transfer: $(cat "$WORK/drain.access")"
+  no_sanitizer_reports "$WORK/drain.log"
+  echo "stopped in ${ms} ms"
+}
 t_zz_graceful_stop() {
   kill -TERM "$SERVER_PID"
   for i in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done

@@ -211,6 +211,13 @@ Test(metrics, format_and_values)
     fake_now += 400;
     tracker_record(t, b, TRACKER_STAGE_KERNEL, 0);
     tracker_fail(t, b, TRACKER_FAIL_TFTP_TIMEOUT, "timeout");
+    /* firmware's normal probes: counted, failing nobody */
+    struct tftp_done_info probe = {.path = "grubx64.efi", .outcome = TFTP_DONE_CLIENT_ABORT, .error_code = 8,
+                                   .oack = true},
+                          rev = {.path = "revocations_sbat.efi", .outcome = TFTP_DONE_NOT_FOUND, .error_code = 1};
+    tracker_tftp_done(t, &probe);
+    tracker_tftp_done(t, &probe);
+    tracker_tftp_done(t, &rev);
     fake_now += 5000;
     tracker_tick(t, fake_now); /* both stall */
 
@@ -252,6 +259,10 @@ Test(metrics, format_and_values)
     cr_assert_eq(value_of(text, "bootstorm_hosts_stalled"), 2);
     cr_assert_eq(value_of(text, "bootstorm_hosts_failed"), 1);
     cr_assert_eq(value_of(text, "bootstorm_host_failures_total{kind=\"tftp_timeout\"}"), 1);
+    cr_assert_eq(value_of(text, "bootstorm_host_failures_total{kind=\"tftp_abort\"}"), 0);
+    cr_assert_eq(value_of(text, "bootstorm_host_probes_total{kind=\"tftp_size_probe\"}"), 2);
+    cr_assert_eq(value_of(text, "bootstorm_host_probes_total{kind=\"tftp_optional_missing\"}"), 1);
+    cr_assert_eq(value_of(text, "bootstorm_tracker_persist_total{kind=\"journal\"}"), 0, "no state directory");
     /* discover → offered took 2.5 s: in the le=5 bucket and above, not in le=2 */
     cr_assert_eq(value_of(text, "bootstorm_stage_duration_seconds_bucket{stage=\"offered\",le=\"2\"}"), 0);
     cr_assert_eq(value_of(text, "bootstorm_stage_duration_seconds_bucket{stage=\"offered\",le=\"5\"}"), 1);
@@ -271,6 +282,9 @@ Test(metrics, format_and_values)
     cr_assert_str_eq(f->type, "counter");
     f = find_family(&p, "bootstorm_hosts");
     cr_assert_str_eq(f->type, "gauge");
+    f = find_family(&p, "bootstorm_host_probes_total");
+    cr_assert_not_null(f);
+    cr_assert_str_eq(f->type, "counter");
     free(text);
     metrics_free(m);
     tracker_free(t);

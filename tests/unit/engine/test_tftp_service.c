@@ -55,6 +55,7 @@ struct server {
     struct tftp_service *svc;
     pthread_t th;
     atomic_bool abort_now;
+    atomic_bool drain_now;
     char root[64];
     struct vtable vt;
     struct vfile_provider prov;
@@ -71,6 +72,8 @@ static void idle(void *arg)
     struct server *s = arg;
     if (atomic_exchange(&s->abort_now, false))
         tftp_service_abort(s->svc);
+    if (atomic_exchange(&s->drain_now, false))
+        tftp_service_drain(s->svc);
 }
 
 static void set_ready(struct server *s, int v)
@@ -597,6 +600,52 @@ BOTH_BACKENDS(abort_ends_transfers_with_an_error)
     while (p.op == TFTP_OP_DATA);
     cr_assert_eq(p.op, TFTP_OP_ERROR);
     cr_assert_eq(p.error.code, TFTP_ERR_UNDEF);
+    struct tftp_service_stats st;
+    server_stop(&s, &st);
+    cr_assert_eq(st.failed, 1);
+    cr_assert_eq(tftp_service_open_transfers(s.svc), 0);
+    free(content);
+    close(c.fd);
+    server_free(&s);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A drain lets running transfers go on, but not for ever: one whose client went
+ * silent ends at the drain's deadline (1.5 s), not after its retries (10 s+). */
+BOTH_BACKENDS(drain_ends_abandoned_transfers_at_its_deadline)
+{
+    struct server s;
+    server_start(&s, be, base_cfg());
+    size_t len = 50000;
+    uint8_t *content = pattern(len, 9);
+    write_file(s.root, "big", content, len);
+    server_run(&s);
+    struct client c;
+    client_open(&c, &s);
+    client_rrq(&c, "big", TFTP_MODE_OCTET, NULL);
+    uint8_t buf[600];
+    struct tftp_packet p;
+    cr_assert(client_recv(&c, buf, sizeof(buf), &p, &c.tid) >= 0);
+    cr_assert_eq(p.op, TFTP_OP_DATA); /* and no ACK, ever */
+    uint64_t t0 = mono_ms();
+    atomic_store(&s.drain_now, true);
+    io_loop_wake(s.loop);
+    bool resent = false;
+    do {
+        cr_assert(client_recv(&c, buf, sizeof(buf), &p, &c.tid) >= 0, "no ERROR after the drain's deadline");
+        resent |= p.op == TFTP_OP_DATA && p.data.block == 1;
+    } while (p.op == TFTP_OP_DATA);
+    uint64_t ms = mono_ms() - t0;
+    cr_assert(resent, "the transfer went on during the drain");
+    cr_assert_eq(p.op, TFTP_OP_ERROR);
+    cr_assert_geq(ms, 1300, "ended after %llu ms: before the deadline", (unsigned long long)ms);
+    cr_assert_leq(ms, 3500, "ended after %llu ms", (unsigned long long)ms);
     struct tftp_service_stats st;
     server_stop(&s, &st);
     cr_assert_eq(st.failed, 1);

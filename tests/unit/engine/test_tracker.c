@@ -1,7 +1,9 @@
 /* Criterion suite for engine/tracker: stage transitions (in order, out of
  * order, repeats, installer DHCP, a reboot mid-install, a reinstall), stalls,
  * failures, the IP → MAC paths, the event ring, the state file and its
- * errors, the TFTP provider hook, and recording from several threads at once. */
+ * errors, the TFTP provider hook, and recording from several threads at once;
+ * the TFTP done hook (timeouts, aborts, missing files versus firmware's
+ * probes) and the journal (a stage survives a crash without tracker_free). */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,7 +61,9 @@ static void teardown(void)
     char p[128];
     snprintf(p, sizeof p, "%s/%s", dir, TRACKER_STATE_FILE);
     unlink(p);
-    rmdir(dir);
+    snprintf(p, sizeof p, "%s/%s", dir, TRACKER_JOURNAL_FILE);
+    unlink(p);
+    cr_assert_eq(rmdir(dir), 0, "rmdir %s: %s (a file left behind)", dir, strerror(errno));
 }
 
 TestSuite(tracker, .init = setup, .fini = teardown);
@@ -113,6 +117,14 @@ Test(tracker, classify_paths)
         {"api/hosts/52:54:00:00:00:01/installed", TRACKER_STAGE_NONE},
         {"", TRACKER_STAGE_NONE},
         {"notes.txt", TRACKER_STAGE_NONE},
+        /* directories count only as whole components */
+        {"mypool/main/x.txt", TRACKER_STAGE_NONE},
+        {"x/subrepodata/y.xml", TRACKER_STAGE_NONE},
+        {"repodata", TRACKER_STAGE_NONE},
+        {"pool/main/x.txt", TRACKER_STAGE_PACKAGES},
+        {"a/LIVEOS/b/c.bin", TRACKER_STAGE_STAGE2},
+        {"PXELINUX.CFG/default", TRACKER_STAGE_CONFIG},
+        {"pxelinux.cfgx/default", TRACKER_STAGE_NONE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_expect_eq(tracker_classify_path(cases[i].p), cases[i].s, "%s: got %s, want %s", cases[i].p,
@@ -649,4 +661,291 @@ Test(tracker, tftp_requests_through_the_vfile_provider)
     /* an address nobody knows changes nothing */
     cr_assert_not(tracker_vfile_open(&bare, "images/initrd.img", htonl(0x0a0000f0u), &f));
     cr_assert_eq(get(A).stage, TRACKER_STAGE_KERNEL);
+}
+
+/* ---- the TFTP done hook ---- */
+
+static const uint32_t A_IP = 0x0a00000bu; /* node-a's fixed address, 10.0.0.11 */
+
+static void tftp_end(const char *path, enum tftp_done_outcome o, uint16_t code, bool oack, uint64_t bytes,
+                     uint64_t size)
+{
+    fake_now += 1000;
+    struct tftp_done_info d = {.client_ip = htonl(A_IP), .client_port = 2070, .path = path, .outcome = o,
+                               .error_code = code, .oack = oack, .bytes = bytes, .size = size, .blksize = 1408,
+                               .window = 1, .reason = "x"};
+    tracker_tftp_done(t, &d);
+}
+
+static struct tracker_stats stats(void)
+{
+    struct tracker_stats st;
+    tracker_get_stats(t, &st);
+    return st;
+}
+
+Test(tracker, tftp_timeout_is_a_failure_with_its_bytes)
+{
+    rec(A, TRACKER_STAGE_KERNEL);
+    tftp_end("images/vmlinuz", TFTP_DONE_TIMEOUT, 0, true, 2816, 300000);
+    struct tracker_host h = get(A);
+    cr_assert(h.failed);
+    cr_assert_eq(h.fail_kind, TRACKER_FAIL_TFTP_TIMEOUT);
+    cr_assert_eq(h.fail_ms, fake_now);
+    cr_assert_str_eq(h.fail_reason, "tftp timeout on images/vmlinuz after 2816 of 300000 bytes");
+    cr_assert_eq(h.bytes, 2816);
+    cr_assert_eq(h.stage, TRACKER_STAGE_KERNEL, "a failure does not move the stage");
+    cr_assert_eq(stats().failures[TRACKER_FAIL_TFTP_TIMEOUT], 1);
+    /* the retry succeeds: bytes are progress, the host is no longer failed */
+    tftp_end("images/vmlinuz", TFTP_DONE_COMPLETE, 0, true, 300000, 300000);
+    h = get(A);
+    cr_assert_not(h.failed);
+    cr_assert_eq(h.bytes, 302816);
+    cr_assert_eq(h.failures, 1);
+}
+
+Test(tracker, tftp_size_probe_is_counted_not_failed)
+{
+    rec(A, TRACKER_STAGE_ACKED);
+    /* OVMF: RRQ with tsize, OACK, then ERROR 8 before any data */
+    tftp_end("grubx64.efi", TFTP_DONE_CLIENT_ABORT, 8, true, 0, 1500000);
+    struct tracker_host h = get(A);
+    cr_assert_not(h.failed);
+    cr_assert_eq(h.fail_ms, 0);
+    cr_assert_eq(h.failures, 0);
+    cr_assert_eq(stats().tftp_size_probes, 1);
+    cr_assert_eq(stats().failures[TRACKER_FAIL_TFTP_ABORT], 0);
+    /* an abort after data is real */
+    tftp_end("grubx64.efi", TFTP_DONE_CLIENT_ABORT, 0, true, 14080, 1500000);
+    h = get(A);
+    cr_assert(h.failed);
+    cr_assert_eq(h.fail_kind, TRACKER_FAIL_TFTP_ABORT);
+    cr_assert_str_eq(h.fail_reason, "tftp aborted by client (ERROR 0) on grubx64.efi after 14080 bytes");
+    cr_assert_eq(h.bytes, 14080);
+    /* so is an ERROR with nothing negotiated: no OACK, nothing to probe */
+    tftp_end("pxelinux.0", TFTP_DONE_CLIENT_ABORT, 0, false, 0, 42000);
+    cr_assert_eq(get(A).failures, 2);
+    cr_assert_eq(stats().tftp_size_probes, 1);
+}
+
+Test(tracker, tftp_missing_files_required_or_optional)
+{
+    rec(A, TRACKER_STAGE_LOADER);
+    /* what shim, grub and pxelinux probe for (from the fixtures' captures) */
+    const char *optional[] = {
+        "debian-installer/amd64/revocations_sku.efi", "debian-installer/amd64/revocations_sbat.efi",
+        "debian-installer/amd64/shim_certificate_0.efi", "/debian-installer/amd64/grub/x86_64-efi/command.lst",
+        "/debian-installer/amd64/grub/grub.cfg-52:54:00:77:00:02", "pxelinux.cfg/01-52-54-00-00-00-01",
+        "pxelinux.cfg/C0A8", "autoexec.ipxe",
+    };
+    for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++)
+        tftp_end(optional[i], TFTP_DONE_NOT_FOUND, 1, false, 0, 0);
+    struct tracker_host h = get(A);
+    cr_assert_not(h.failed);
+    cr_assert_eq(h.failures, 0);
+    cr_assert_eq(stats().tftp_optional_missing, sizeof optional / sizeof optional[0]);
+    /* a kernel, an initrd or a loader the boot needs is a failure */
+    tftp_end("/debian-installer/amd64/linux", TFTP_DONE_NOT_FOUND, 1, false, 0, 0);
+    h = get(A);
+    cr_assert(h.failed);
+    cr_assert_eq(h.fail_kind, TRACKER_FAIL_TFTP_ERROR);
+    cr_assert_str_eq(h.fail_reason, "tftp debian-installer/amd64/linux: file not found (ERROR 1)");
+    tftp_end("ldlinux.c32", TFTP_DONE_NOT_FOUND, 1, false, 0, 0);
+    cr_assert_eq(get(A).failures, 2);
+    cr_assert_eq(stats().failures[TRACKER_FAIL_TFTP_ERROR], 2);
+}
+
+Test(tracker, tftp_refusals_writes_and_strangers)
+{
+    rec(A, TRACKER_STAGE_LOADER);
+    /* a traversal attempt names no boot file: the service counts it, not the host */
+    tftp_end("../../etc/passwd", TFTP_DONE_REFUSED, 2, false, 0, 0);
+    cr_assert_eq(get(A).failures, 0);
+    /* a kernel the server may not read is */
+    tftp_end("images/vmlinuz", TFTP_DONE_REFUSED, 2, false, 0, 0);
+    struct tracker_host h = get(A);
+    cr_assert(h.failed);
+    cr_assert_str_eq(h.fail_reason, "tftp images/vmlinuz refused: x (ERROR 2)");
+    /* our own error on any file */
+    tftp_end("boot/odd.bin", TFTP_DONE_REFUSED, 0, false, 0, 0);
+    cr_assert_eq(get(A).failures, 2);
+    /* writes, superseded and server-ended transfers fail nobody; their reads count */
+    struct tftp_done_info w = {.client_ip = htonl(A_IP), .path = "up.log", .write = true,
+                               .outcome = TFTP_DONE_TIMEOUT, .bytes = 999};
+    tracker_tftp_done(t, &w);
+    tftp_end("images/vmlinuz", TFTP_DONE_SUPERSEDED, 0, true, 1408, 300000);
+    tftp_end("images/vmlinuz", TFTP_DONE_FAILED, 0, true, 1408, 300000);
+    tftp_end("images/vmlinuz", TFTP_DONE_UNACKED, 0, true, 297184, 300000);
+    h = get(A);
+    cr_assert_eq(h.failures, 2);
+    cr_assert_eq(h.bytes, 1408 + 1408 + 297184);
+    /* an address no host has is no one's failure */
+    struct tftp_done_info s = {.client_ip = htonl(0x0a0000f0u), .path = "images/vmlinuz",
+                               .outcome = TFTP_DONE_TIMEOUT};
+    tracker_tftp_done(t, &s);
+    cr_assert_eq(stats().failures[TRACKER_FAIL_TFTP_TIMEOUT], 0);
+    tracker_tftp_done(t, NULL);
+}
+
+/* ---- the journal ---- */
+
+static void copy_file(const char *from_dir, const char *to_dir, const char *name)
+{
+    char a[160], b[160], buf[65536];
+    snprintf(a, sizeof a, "%s/%s", from_dir, name);
+    snprintf(b, sizeof b, "%s/%s", to_dir, name);
+    FILE *in = fopen(a, "r");
+    cr_assert_not_null(in, "%s", a);
+    FILE *out = fopen(b, "w");
+    cr_assert_not_null(out);
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+}
+
+static void remove_dir(const char *d)
+{
+    char p[160];
+    snprintf(p, sizeof p, "%s/%s", d, TRACKER_STATE_FILE);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/%s", d, TRACKER_JOURNAL_FILE);
+    unlink(p);
+    rmdir(d);
+}
+
+/* What a kill -9 leaves: the two files as they are now, opened by a new tracker. */
+static struct tracker *crash_copy(char *crash_dir)
+{
+    strcpy(crash_dir, "/tmp/test_tracker_crash.XXXXXX");
+    cr_assert_not_null(mkdtemp(crash_dir));
+    copy_file(dir, crash_dir, TRACKER_STATE_FILE);
+    copy_file(dir, crash_dir, TRACKER_JOURNAL_FILE);
+    struct tracker_config cfg = {.state_dir = crash_dir, .inventory = holder, .no_thread = true, .clock_ms = clk};
+    struct tracker *tr = NULL;
+    cr_assert_eq(tracker_create(&tr, &cfg, err, sizeof err), 0, "%s", err);
+    return tr;
+}
+
+Test(tracker, journal_keeps_a_stage_without_a_clean_stop)
+{
+    rec(A, TRACKER_STAGE_LOADER);
+    tracker_tick(t, fake_now); /* journal: loader */
+    rec(A, TRACKER_STAGE_KERNEL);
+    tracker_fail(t, A, TRACKER_FAIL_TFTP_TIMEOUT, "tftp timeout on images/initrd.img after 0 of 5 bytes");
+    cr_assert_eq(tracker_journal_flush(t), 0);
+    cr_assert_eq(tracker_journal_flush(t), 0, "nothing new: nothing written");
+    struct tracker_stats st = stats();
+    cr_assert_eq(st.journal_writes, 2);
+    cr_assert_eq(st.journal_errors, 0);
+    char crash[64];
+    struct tracker *tr = crash_copy(crash);
+    struct tracker_host h;
+    cr_assert(tracker_get(tr, A, &h));
+    cr_assert_eq(h.stage, TRACKER_STAGE_KERNEL);
+    cr_assert_eq(h.ts[TRACKER_STAGE_LOADER], get(A).ts[TRACKER_STAGE_LOADER]);
+    cr_assert_eq(h.ts[TRACKER_STAGE_KERNEL], get(A).ts[TRACKER_STAGE_KERNEL]);
+    cr_assert_eq(h.fail_kind, TRACKER_FAIL_TFTP_TIMEOUT);
+    cr_assert_str_eq(h.fail_reason, "tftp timeout on images/initrd.img after 0 of 5 bytes");
+    cr_assert(h.failed);
+    cr_assert_eq(h.failures, 1);
+    tracker_free(tr);
+    remove_dir(crash);
+}
+
+Test(tracker, journal_lines_replace_each_other_and_a_torn_tail_is_dropped)
+{
+    rec(A, TRACKER_STAGE_KERNEL);
+    tracker_fail(t, A, TRACKER_FAIL_OTHER, "first");
+    tracker_journal_flush(t);
+    tracker_reset(t, A); /* a reinstall: the kernel time and the failed flag go */
+    rec(A, TRACKER_STAGE_LOADER);
+    tracker_journal_flush(t);
+    char p[160];
+    snprintf(p, sizeof p, "%s/%s", dir, TRACKER_JOURNAL_FILE);
+    FILE *f = fopen(p, "a");
+    cr_assert_not_null(f);
+    fputs("52:54:00:00:00:02 stage=installed cycle=1 ip=10.0", f); /* a crash mid-append */
+    fclose(f);
+    char crash[64];
+    struct tracker *tr = crash_copy(crash);
+    struct tracker_host h;
+    cr_assert(tracker_get(tr, A, &h));
+    cr_assert_eq(h.stage, TRACKER_STAGE_LOADER);
+    cr_assert_eq(h.ts[TRACKER_STAGE_KERNEL], 0, "the later line replaced the earlier one");
+    cr_assert_not(h.failed);
+    cr_assert_eq(h.cycles, 2);
+    cr_assert(tracker_get(tr, B, &h));
+    cr_assert_eq(h.stage, TRACKER_STAGE_NONE, "the torn line is not applied");
+    tracker_free(tr);
+    remove_dir(crash);
+}
+
+Test(tracker, snapshot_starts_a_new_epoch_and_older_journals_are_ignored)
+{
+    rec(A, TRACKER_STAGE_KERNEL);
+    tracker_journal_flush(t);
+    /* keep the journal of this epoch, as a crash between the snapshot's rename
+     * and the journal's reset would */
+    char crash[64];
+    strcpy(crash, "/tmp/test_tracker_crash.XXXXXX");
+    cr_assert_not_null(mkdtemp(crash));
+    copy_file(dir, crash, TRACKER_JOURNAL_FILE);
+    rec(A, TRACKER_STAGE_INITRD);
+    cr_assert_eq(tracker_save(t, err, sizeof err), 0, "%s", err);
+    copy_file(dir, crash, TRACKER_STATE_FILE);
+    struct tracker_config cfg = {.state_dir = crash, .inventory = holder, .no_thread = true, .clock_ms = clk};
+    struct tracker *tr = NULL;
+    cr_assert_eq(tracker_create(&tr, &cfg, err, sizeof err), 0, "%s", err);
+    struct tracker_host h;
+    cr_assert(tracker_get(tr, A, &h));
+    cr_assert_eq(h.stage, TRACKER_STAGE_INITRD, "the old journal did not take the host back to kernel");
+    tracker_free(tr);
+    remove_dir(crash);
+    /* compaction in the tick: only when the journal has something */
+    uint64_t snaps = stats().snapshots;
+    fake_now += 5000;
+    tracker_tick(t, fake_now);
+    cr_assert_eq(stats().snapshots, snaps, "nothing journaled: no rewrite");
+    rec(A, TRACKER_STAGE_INSTALLER_DHCP);
+    fake_now += 5000;
+    tracker_tick(t, fake_now);
+    cr_assert_eq(stats().snapshots, snaps + 1);
+    /* a journal that is not one */
+    tracker_free(t);
+    t = NULL;
+    char jp[160];
+    snprintf(jp, sizeof jp, "%s/%s", dir, TRACKER_JOURNAL_FILE);
+    FILE *f = fopen(jp, "w");
+    cr_assert_not_null(f);
+    fputs("hello\n", f);
+    fclose(f);
+    struct tracker_config c2 = {.state_dir = dir, .no_thread = true, .clock_ms = clk};
+    cr_assert_eq(tracker_create(&tr, &c2, err, sizeof err), -EINVAL);
+    cr_assert_not_null(strstr(err, "hosts.journal:1: not a bootstorm hosts.journal file"), "%s", err);
+    unlink(jp);
+    t = make(0, 0, 0);
+}
+
+Test(tracker, the_thread_journals_a_stage_within_a_few_ticks)
+{
+    tracker_free(t);
+    struct tracker_config cfg = {.state_dir = dir, .inventory = holder}; /* the real thread and clock */
+    cr_assert_eq(tracker_create(&t, &cfg, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tracker_record(t, A, TRACKER_STAGE_KERNEL, 0), TRACKER_CHANGED);
+    char p[160], line[2048];
+    snprintf(p, sizeof p, "%s/%s", dir, TRACKER_JOURNAL_FILE);
+    bool found = false;
+    /* well under the 2 s snapshot interval: 20 journal periods at most */
+    for (int i = 0; i < 20 && !found; i++) {
+        usleep(TRACKER_JOURNAL_MS * 1000);
+        FILE *f = fopen(p, "r");
+        cr_assert_not_null(f);
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "52:54:00:00:00:01 stage=kernel ", 31))
+                found = true;
+        fclose(f);
+    }
+    cr_assert(found, "no journal line for the kernel stage within 1 s");
 }

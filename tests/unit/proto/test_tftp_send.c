@@ -628,3 +628,132 @@ Test(tftp_send, lossy_network_across_rollover)
 {
     lossy_transfer(33ull << 20, 512, 16, 2, 2, 99, 2.0);
 }
+
+static struct tftp_send mk_adaptive(uint64_t size, uint32_t bs, uint32_t window, bool oack)
+{
+    struct tftp_send s;
+    struct tftp_send_config c = {.size = size, .blksize = bs, .window = window, .oack = oack, .rto_min_ms = 10};
+    cr_assert_eq(tftp_send_init(&s, &c), TFTP_OK);
+    return s;
+}
+
+/* RFC 6298: the first sample R sets SRTT = R, RTTVAR = R/2, RTO = SRTT + 4 RTTVAR;
+ * later ones smooth it; the result stays within [rto_min_ms, rto_ms]. */
+Test(tftp_send, adaptive_rto_follows_rtt)
+{
+    struct tftp_send s = mk_adaptive(100 * 512, 512, 1, false);
+    struct tftp_send_actions a;
+    tftp_send_set_now(&s, 1000);
+    tftp_send_start(&s, &a);
+    cr_assert_eq(a.timer_ms, 200, "no sample yet: the configured timeout");
+    tftp_send_set_now(&s, 1004);
+    tftp_send_on_ack(&s, 1, &a);
+    EXPECT_DATA(a, 2, 1);
+    cr_assert_eq(a.timer_ms, 12, "R 4: 4 + 4 x 2");
+    tftp_send_set_now(&s, 1008);
+    tftp_send_on_ack(&s, 2, &a);
+    /* err 0: RTTVAR 3/4 x 2 = 1.5, SRTT 4: RTO 4 + 6 = 10 */
+    cr_assert_eq(a.timer_ms, 10);
+    for (uint64_t t = 1009, b = 3; b < 40; b++, t += 1) {
+        tftp_send_set_now(&s, t);
+        tftp_send_on_ack(&s, (uint16_t)b, &a);
+    }
+    cr_assert_eq(a.timer_ms, 10, "never below the floor");
+    tftp_send_set_now(&s, 1048 + 5000);
+    tftp_send_on_ack(&s, 40, &a);
+    cr_assert_eq(a.timer_ms, 200, "never above the configured timeout");
+    cr_assert_eq(tftp_send_base_rto(&s), 200);
+}
+
+/* Karn's rule: the ACK of a block that was sent twice gives no sample. */
+Test(tftp_send, adaptive_rto_karn)
+{
+    struct tftp_send s = mk_adaptive(100 * 512, 512, 1, false);
+    struct tftp_send_actions a;
+    tftp_send_set_now(&s, 0);
+    tftp_send_start(&s, &a);
+    tftp_send_set_now(&s, 200);
+    tftp_send_on_timeout(&s, &a);
+    EXPECT_DATA(a, 1, 1);
+    cr_assert_eq(a.timer_ms, 400);
+    tftp_send_set_now(&s, 590); /* 590 ms after the first copy, 390 after the second */
+    tftp_send_on_ack(&s, 1, &a);
+    cr_assert_not(s.have_rtt, "ambiguous: no sample");
+    cr_assert_eq(a.timer_ms, 200);
+    tftp_send_set_now(&s, 592);
+    tftp_send_on_ack(&s, 2, &a);
+    cr_assert(s.have_rtt);
+    cr_assert_eq(a.timer_ms, 10, "R 2: 2 + 4 x 1 = 6, raised to the floor");
+}
+
+/* A window is timed by its newest block; the ACK of a window is the sample. */
+Test(tftp_send, adaptive_rto_window_and_oack)
+{
+    struct tftp_send s = mk_adaptive(64 * 1468, 1468, 8, true);
+    struct tftp_send_actions a;
+    tftp_send_set_now(&s, 100);
+    tftp_send_start(&s, &a);
+    cr_assert(a.send_oack);
+    cr_assert_eq(a.timer_ms, TFTP_SEND_OACK_RTO_MS, "the OACK waits long: atftp aborts on a second");
+    tftp_send_set_now(&s, 105);
+    tftp_send_on_ack(&s, 0, &a);
+    EXPECT_DATA(a, 1, 8);
+    cr_assert_not(s.have_rtt, "with a window the OACK's round trip is no sample");
+    cr_assert_eq(a.timer_ms, 200);
+    tftp_send_set_now(&s, 135);
+    tftp_send_on_ack(&s, 8, &a);
+    EXPECT_DATA(a, 9, 8);
+    cr_assert_eq(s.srtt_x8, 30 * 8);
+    cr_assert_eq(a.timer_ms, 90, "window round trip 30: 30 + 4 x 15");
+    tftp_send_set_now(&s, 165);
+    tftp_send_on_ack(&s, 16, &a);
+    cr_assert_eq(a.timer_ms, 75, "R 30 again: RTTVAR 11.25, RTO 30 + 45");
+    /* lock-step learns from the OACK */
+    s = mk_adaptive(64 * 1468, 1468, 1, true);
+    tftp_send_set_now(&s, 0);
+    tftp_send_start(&s, &a);
+    tftp_send_set_now(&s, 30);
+    tftp_send_on_ack(&s, 0, &a);
+    cr_assert_eq(a.timer_ms, 90, "OACK round trip 30: 30 + 4 x 15");
+}
+
+/* A repeated RRQ while the OACK waits: the OACK was lost, resend it now (but not
+ * twice within an RTO, and never once ACK 0 came). */
+Test(tftp_send, repeated_request_resends_oack)
+{
+    struct tftp_send s = mk_adaptive(5000, 1468, 4, true);
+    struct tftp_send_actions a;
+    tftp_send_set_now(&s, 0);
+    tftp_send_start(&s, &a);
+    tftp_send_set_now(&s, 50);
+    tftp_send_on_request(&s, &a);
+    cr_assert_not(a.send_oack, "too soon: the request crossed our OACK");
+    tftp_send_set_now(&s, 250);
+    tftp_send_on_request(&s, &a);
+    cr_assert(a.send_oack);
+    cr_assert_eq(a.timer, TFTP_SEND_TIMER_KEEP);
+    tftp_send_set_now(&s, 260);
+    tftp_send_on_request(&s, &a);
+    cr_assert_not(a.send_oack, "once per RTO");
+    tftp_send_set_now(&s, 262);
+    tftp_send_on_ack(&s, 0, &a);
+    EXPECT_DATA(a, 1, 4);
+    cr_assert_not(s.have_rtt, "the OACK went twice: no sample");
+    tftp_send_set_now(&s, 1000);
+    tftp_send_on_request(&s, &a);
+    cr_assert_not(a.send_oack);
+    EXPECT_DATA(a, 0, 0);
+    cr_assert_eq(a.note, TFTP_SEND_NOTE_IGNORED);
+    /* the second ACK 0 our resent OACK may draw is explained, not a gap */
+    tftp_send_on_ack(&s, 0, &a);
+    EXPECT_DATA(a, 0, 0);
+}
+
+Test(tftp_send, adaptive_rto_config)
+{
+    struct tftp_send s;
+    struct tftp_send_config c = {.size = 1, .blksize = 512, .window = 1, .rto_ms = 50, .rto_min_ms = 60};
+    cr_assert_eq(tftp_send_init(&s, &c), TFTP_EINVAL, "floor above the timeout");
+    c.rto_min_ms = 50;
+    cr_assert_eq(tftp_send_init(&s, &c), TFTP_OK);
+}
