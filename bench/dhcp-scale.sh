@@ -27,11 +27,8 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-case "${1:-}" in
-  -h|--help) sed -n '2,/^set -u$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  "") ;;
-  *) echo "bench/dhcp-scale.sh: no arguments (knobs are environment variables; --help)" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/args.sh"
+bench_args "$0" "$@"
 BOOTSTORM=${BOOTSTORM:-$REPO/build/release/bin/bootstorm}
 LOADGEN=${LOADGEN:-$REPO/build/release/bin/bootstorm-load}
 LEVELS=${SCALE_LEVELS:-"1000 10000 100000 1000000"}

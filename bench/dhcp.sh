@@ -32,11 +32,8 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-case "${1:-}" in
-  -h|--help) sed -n '2,/^set -u$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  "") ;;
-  *) echo "bench/dhcp.sh: no arguments (knobs are environment variables; --help)" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/args.sh"
+bench_args "$0" "$@"
 export BOOTSTORM=${BOOTSTORM:-$REPO/build/release/bin/bootstorm}
 export LOADGEN=${LOADGEN:-$REPO/build/release/bin/bootstorm-load}
 [ "$(id -u)" = 0 ] || { echo "bench/dhcp.sh: needs root (network namespaces, port 67)" >&2; exit 1; }

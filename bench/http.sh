@@ -15,6 +15,9 @@
 # BENCH_REPEAT=N (1) runs each row N times per server and keeps the run with the
 # median rate; the notes column lists every run's rate.  On a shared machine use
 # 3 or more: single runs here vary by 2x.
+set -u
+. "$(dirname "$0")/args.sh"
+bench_args "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 SERVERS=${BENCH_SERVERS:-"bootstorm nginx lighttpd"}
 ROOT=$BW/root

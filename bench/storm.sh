@@ -35,11 +35,8 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-case "${1:-}" in
-  -h|--help) sed -n '2,/^set -u$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  "") ;;
-  *) echo "bench/storm.sh: no arguments (knobs are environment variables; --help)" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/args.sh"
+bench_args "$0" "$@"
 export BOOTSTORM=${BOOTSTORM:-$REPO/build/release/bin/bootstorm}
 export LOADGEN=${LOADGEN:-$REPO/build/release/bin/bootstorm-load}
 if [ -z "${BENCH_STORM_INNER:-}" ]; then
@@ -295,27 +292,20 @@ names = [s for s in STAGES if s in names] + [s for s in names if s not in STAGES
 if names:
     def ms(v):  # a storm's stages span milliseconds to minutes
         return "%.0f" % v if v < 1000 else "%.1f s" % (v / 1000) if v < 100000 else "%.0f s" % (v / 1000)
-    print("Per-stage p50 / p99 (ms, or s where marked; a stage's time for one machine):")
-    print()
-    print("| stack | window | " + " | ".join(names) + " |")
-    print("|---|---:|" + "---:|" * len(names))
-    for r in runs:
-        if r["j"]:
-            st = r["j"]["stages"]
-            print("| %s | %s | " % (r["stack"], r["w"]) + " | ".join(
-                "%s / %s" % (ms(st[s]["p50_ms"]), ms(st[s]["p99_ms"])) if s in st and st[s]["ok"] else "-"
-                for s in names) + " |")
-    print()
-    print("Per-stage failures / client timeouts:")
-    print()
-    print("| stack | window | " + " | ".join(names) + " |")
-    print("|---|---:|" + "---:|" * len(names))
-    for r in runs:
-        if r["j"]:
-            st = r["j"]["stages"]
-            print("| %s | %s | " % (r["stack"], r["w"]) + " | ".join(
-                "%d / %d" % (st[s]["failed"], st[s]["timeouts"]) if s in st else "-" for s in names) + " |")
-    print()
+    def stage_table(title, cell):
+        print(title)
+        print()
+        print("| stack | window | " + " | ".join(names) + " |")
+        print("|---|---:|" + "---:|" * len(names))
+        for r in runs:
+            if r["j"]:
+                st = r["j"]["stages"]
+                print("| %s | %s | " % (r["stack"], r["w"]) +
+                      " | ".join(cell(st[s]) if s in st else "-" for s in names) + " |")
+        print()
+    stage_table("Per-stage p50 / p99 (ms, or s where marked; a stage's time for one machine):",
+                lambda v: "%s / %s" % (ms(v["p50_ms"]), ms(v["p99_ms"])) if v["ok"] else "-")
+    stage_table("Per-stage failures / client timeouts:", lambda v: "%d / %d" % (v["failed"], v["timeouts"]))
 by = {(r["stack"], r["w"]): r for r in runs if r["j"]}
 ws = []
 for r in runs:

@@ -31,11 +31,8 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-case "${1:-}" in
-  -h|--help) sed -n '2,/^set -u$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  "") ;;
-  *) echo "bench/tftp.sh: no arguments (knobs are environment variables; --help)" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/args.sh"
+bench_args "$0" "$@"
 export BOOTSTORM=${BOOTSTORM:-$REPO/build/release/bin/bootstorm}
 export LOADGEN=${LOADGEN:-$REPO/build/release/bin/bootstorm-load}
 ATFTPD_DIR=${BENCH_ATFTPD_DIR:-/var/cache/bootstorm-bench/atftpd}

@@ -23,6 +23,7 @@
 #include "engine/dhcp_policy.h"
 #include "engine/inventory.h"
 #include "engine/lease_store.h"
+#include "engine/logbuf.h"
 #include "engine/options.h"
 #include "io/loop.h"
 #include "io/sock.h"
@@ -509,20 +510,12 @@ struct dhcp_service {
     atomic_bool waiting;    /* held ACKs: the syncer's notify wakes this loop */
     struct io_timer sync_timer;
     struct dhcp_msg msg;
-    char *log;
-    size_t log_len, log_cap;
+    struct logbuf log;
 };
 
 static void flush_log(struct dhcp_service *s)
 {
-    size_t off = 0;
-    while (off < s->log_len) {
-        ssize_t n = write(STDOUT_FILENO, s->log + off, s->log_len - off);
-        if (n <= 0)
-            break; /* a stuck log never blocks serving */
-        off += (size_t)n;
-    }
-    s->log_len = 0;
+    logbuf_flush(&s->log);
 }
 
 /* One line of the per-request log (stdout), buffered per worker and written
@@ -532,24 +525,10 @@ static void logf_line(struct dhcp_service *s, const char *fmt, ...)
 {
     if (s->cfg.quiet)
         return;
-    if (s->log_cap - s->log_len < 512) {
-        if (s->log_len > 256 * 1024)
-            flush_log(s);
-        if (s->log_cap - s->log_len < 512) {
-            size_t cap = s->log_cap ? s->log_cap * 2 : 65536;
-            char *l = realloc(s->log, cap);
-            if (!l)
-                return;
-            s->log = l;
-            s->log_cap = cap;
-        }
-    }
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(s->log + s->log_len, s->log_cap - s->log_len, fmt, ap);
+    logbuf_vprintf(&s->log, fmt, ap);
     va_end(ap);
-    if (n > 0 && (size_t)n < s->log_cap - s->log_len)
-        s->log_len += (size_t)n;
 }
 
 /* -- interface addresses (IP_PKTINFO gives the index; the subnet needs all of
@@ -1292,6 +1271,7 @@ int dhcp_service_start(struct dhcp_service **out, struct io_loop *loop, const st
     s->loop = loop;
     s->sh = cfg->shared;
     s->cfg = *cfg;
+    logbuf_init(&s->log, STDOUT_FILENO, "dhcp", 0);
     if (!s->cfg.nworkers)
         s->cfg.nworkers = 1;
     s->sync_timer.fn = on_sync_timer;
@@ -1381,6 +1361,6 @@ void dhcp_service_free(struct dhcp_service *s)
     free(s->own);
     free(s->q);
     free(s->held);
-    free(s->log);
+    logbuf_free(&s->log);
     free(s);
 }

@@ -11,6 +11,7 @@
  * bytes), send (no progress).  Beyond max_conns a fixed 503 is written and the
  * connection closed, so an overload degrades instead of falling over. */
 #include "engine/http_service.h"
+#include "engine/logbuf.h"
 #include "engine/file_cache.h"
 #include "io/loop.h"
 #include "io/sock.h"
@@ -87,8 +88,7 @@ struct http_service {
     unsigned nstreams, capstreams;
     char date[HTTP_DATE_LEN + 1];
     time_t date_sec;
-    char *log;
-    size_t log_len, log_cap;
+    struct logbuf log;
 };
 
 static void conn_close(struct conn *c);
@@ -117,37 +117,16 @@ static void log_request(struct conn *c)
     struct http_service *s = c->svc;
     if (s->cfg.quiet)
         return;
-    if (s->log_cap - s->log_len < 512) {
-        if (s->log_len > 256 * 1024)
-            http_service_flush_log(s);
-        if (s->log_cap - s->log_len < 512) {
-            size_t cap = s->log_cap ? s->log_cap * 2 : 65536;
-            char *l = realloc(s->log, cap);
-            if (!l)
-                return;
-            s->log = l;
-            s->log_cap = cap;
-        }
-    }
     char a[48];
     sock_addr_str(&c->peer, a, sizeof(a));
     uint64_t ms = io_loop_now_ms(s->loop) - c->req_started_ms;
-    int n = snprintf(s->log + s->log_len, s->log_cap - s->log_len, "http %s \"%s /%s\" %d %llu %llums\n", a,
-                     c->method, c->logpath, c->status, (unsigned long long)c->resp_bytes, (unsigned long long)ms);
-    if (n > 0 && (size_t)n < s->log_cap - s->log_len)
-        s->log_len += (size_t)n;
+    logbuf_printf(&s->log, "http %s \"%s /%s\" %d %llu %llums\n", a, c->method, c->logpath, c->status,
+                  (unsigned long long)c->resp_bytes, (unsigned long long)ms);
 }
 
 void http_service_flush_log(struct http_service *s)
 {
-    size_t off = 0;
-    while (off < s->log_len) {
-        ssize_t n = write(STDOUT_FILENO, s->log + off, s->log_len - off);
-        if (n <= 0)
-            break; /* a stuck log never blocks serving: drop the rest */
-        off += (size_t)n;
-    }
-    s->log_len = 0;
+    logbuf_flush(&s->log);
 }
 
 /* ---- connection lifetime ------------------------------------------------- */
@@ -740,6 +719,7 @@ int http_service_start(struct http_service **out, struct io_loop *loop, const st
         return -ENOMEM;
     s->loop = loop;
     s->cfg = *cfg;
+    logbuf_init(&s->log, STDOUT_FILENO, "http", 0);
     if (!s->cfg.chunk)
         s->cfg.chunk = 256 * 1024;
     if (!s->cfg.small_file_max)
@@ -832,7 +812,7 @@ void http_service_free(struct http_service *s)
         close(s->root_fd);
     free(s->streams);
     free(s->all);
-    free(s->log);
+    logbuf_free(&s->log);
     free(s);
 }
 

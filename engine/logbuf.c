@@ -35,14 +35,22 @@ static int reserve(struct logbuf *l, size_t need)
 
 void logbuf_printf(struct logbuf *l, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    logbuf_vprintf(l, fmt, ap);
+    va_end(ap);
+}
+
+void logbuf_vprintf(struct logbuf *l, const char *fmt, va_list ap)
+{
     size_t need = LOGBUF_LINE_MAX;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!reserve(l, need))
             break;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(l->data + l->len, l->cap - l->len, fmt, ap);
-        va_end(ap);
+        va_list aq;
+        va_copy(aq, ap);
+        int n = vsnprintf(l->data + l->len, l->cap - l->len, fmt, aq);
+        va_end(aq);
         if (n < 0)
             break;
         if ((size_t)n < l->cap - l->len) {

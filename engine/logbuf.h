@@ -7,6 +7,7 @@
 #ifndef BOOTSTORM_ENGINE_LOGBUF_H
 #define BOOTSTORM_ENGINE_LOGBUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ struct logbuf {
 void logbuf_init(struct logbuf *l, int fd, const char *who, size_t max);
 /* Appends one formatted line (the caller ends it with \n); never blocks. */
 void logbuf_printf(struct logbuf *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void logbuf_vprintf(struct logbuf *l, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Writes what is buffered (and a "N log lines dropped" notice); a write error or a
  * full pipe drops the rest rather than stall serving.  Returns the bytes written. */
 size_t logbuf_flush(struct logbuf *l);

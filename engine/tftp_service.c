@@ -31,6 +31,7 @@
  * its final completion (or, if none is in flight, from a zero-delay timer), so
  * no callback ever sees a freed transfer. */
 #include "engine/tftp_service.h"
+#include "engine/logbuf.h"
 #include "engine/vfile.h"
 #include "io/loop.h"
 #include "io/sock.h"
@@ -82,7 +83,6 @@ static uint32_t rto_cap_ms(uint32_t client_timeout_s)
 }
 #define RA_STEP (4u << 20)       /* readahead of mapped files, bytes per advice */
 #define MAP_IDLE_MAX 64          /* unreferenced mappings kept for the next request */
-#define LOG_MAX (1u << 20)       /* log buffer bound between two flushes */
 #define XBUCKETS 4096u           /* client addr:port hash (transfers and queue) */
 #define MBUCKETS 256u            /* mapped-file hash */
 #define MTU_SLOTS 8
@@ -214,9 +214,7 @@ struct tftp_service {
     uint8_t hdr[BATCH][TFTP_HDR_LEN];
     uint8_t *na_out, *na_in;     /* netascii scratch, allocated on first use */
     struct tftp_service_stats st;
-    uint64_t log_dropped;
-    char *log;
-    size_t log_len, log_cap;
+    struct logbuf log;
 };
 
 static void xfer_end(struct xfer *x, const char *outcome, uint64_t *counter);
@@ -261,45 +259,15 @@ static void log_line(struct tftp_service *s, const char *fmt, ...)
 {
     if (s->cfg.quiet)
         return;
-    if (s->log_cap - s->log_len < 768) {
-        if (s->log_len >= LOG_MAX) { /* nobody flushed: never grow without bound */
-            s->log_dropped++;
-            return;
-        }
-        size_t cap = s->log_cap ? s->log_cap * 2 : 65536;
-        char *l = realloc(s->log, cap);
-        if (!l) {
-            s->log_dropped++;
-            return;
-        }
-        s->log = l;
-        s->log_cap = cap;
-    }
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(s->log + s->log_len, s->log_cap - s->log_len, fmt, ap);
+    logbuf_vprintf(&s->log, fmt, ap);
     va_end(ap);
-    if (n > 0 && (size_t)n < s->log_cap - s->log_len)
-        s->log_len += (size_t)n;
 }
 
 void tftp_service_flush_log(struct tftp_service *s)
 {
-    if (s->log_dropped && !s->cfg.quiet && s->log_cap - s->log_len >= 128) {
-        int n = snprintf(s->log + s->log_len, s->log_cap - s->log_len, "tftp: %llu log lines dropped\n",
-                         (unsigned long long)s->log_dropped);
-        if (n > 0 && (size_t)n < s->log_cap - s->log_len)
-            s->log_len += (size_t)n;
-        s->log_dropped = 0;
-    }
-    size_t off = 0;
-    while (off < s->log_len) {
-        ssize_t n = write(STDOUT_FILENO, s->log + off, s->log_len - off);
-        if (n <= 0)
-            break; /* a stuck log never blocks serving: drop the rest */
-        off += (size_t)n;
-    }
-    s->log_len = 0;
+    logbuf_flush(&s->log);
 }
 
 /* ---- mapped files --------------------------------------------------------------- */
@@ -1831,6 +1799,7 @@ int tftp_service_start(struct tftp_service **out, struct io_loop *loop, const st
     }
     s->loop = loop;
     s->cfg = *cfg;
+    logbuf_init(&s->log, STDOUT_FILENO, "tftp", 0);
     if (!s->cfg.timeout_ms)
         s->cfg.timeout_ms = TFTP_SEND_RTO_MS;
     if (!s->cfg.retries)
@@ -1954,6 +1923,6 @@ void tftp_service_free(struct tftp_service *s)
         close(s->root_fd);
     free(s->na_out);
     free(s->na_in);
-    free(s->log);
+    logbuf_free(&s->log);
     free(s);
 }
