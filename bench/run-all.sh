@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")"
 rc=0
-for b in http.sh tftp.sh dhcp.sh storm.sh; do
+for b in http.sh zerocopy.sh tftp.sh dhcp.sh dhcp-scale.sh storm.sh; do
   [ -x "$b" ] || continue
   echo "### $b ($(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
   bash "$b" || rc=1
