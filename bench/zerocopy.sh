@@ -10,7 +10,10 @@
 # Knobs: ZC_CONNS ("32 200"), ZC_SECONDS (5), ZC_CHUNK_KIB (256), ZC_FILE_MB (256),
 #        ZC_METHODS ("all", or some of: sendfile splice sendzc sendzc-fixed send),
 #        ZC_REPEAT (1).
-set -eu
+set -u
+set -e
+. "$(dirname "$0")/args.sh"
+bench_args "$0" "$@"
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/bootstorm-zerocopy.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
