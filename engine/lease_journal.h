@@ -95,6 +95,7 @@
 #define LEASE_JOURNAL_PAYLOAD_MAX    4096
 #define LEASE_JOURNAL_HOST_NAME_MAX  64   /* host-state key bytes */
 #define LEASE_JOURNAL_HOST_VALUE_MAX 1024 /* host-state value bytes */
+#define LEASE_JOURNAL_COMPACT_MIN_DEFAULT (8u << 20) /* compact_min_bytes = 0 means this */
 
 enum lease_journal_type {
     LEASE_JOURNAL_UPSERT     = 1,    /* a whole struct lease (the newest state of its key) */
@@ -122,7 +123,7 @@ struct lease_journal;
 
 struct lease_journal_options {
     unsigned fsync_interval_ms; /* see the contract above; 0 = fsync on every commit */
-    uint64_t compact_min_bytes; /* never compact a smaller file; 0 = 8 MiB */
+    uint64_t compact_min_bytes; /* never compact a smaller file; 0 = LEASE_JOURNAL_COMPACT_MIN_DEFAULT */
     unsigned compact_ratio;     /* compact when file > ratio x live set; 0 = 4 */
     size_t batch_max_bytes;     /* bound on queued, unflushed bytes; 0 = 64 MiB */
     bool truncate_corrupt;      /* repair mode: cut at the first damaged record even
@@ -140,6 +141,14 @@ struct lease_journal_replay {
     int (*on_host_state)(void *arg, const struct lease_key *k, const char *name, size_t name_len,
                          const void *value, size_t value_len);
     void *arg;
+    /* Called once, after the whole file was verified and before the first
+     * record callback, with the number of upsert records and an estimate of
+     * the distinct keys among them (HyperLogLog: within a few per cent above
+     * 10,000 keys, never more than upsert_records), so that the caller sizes
+     * its table once instead of growing it record by record
+     * (lease_table_reserve).  A journal holds several records per live lease
+     * until it is compacted: sizing for the records would waste memory. */
+    int (*on_begin)(void *arg, uint64_t upsert_records, uint64_t upsert_keys);
 };
 
 struct lease_journal_report {

@@ -7,6 +7,7 @@
 #include "engine/lease_store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,13 @@ struct js_store {
     pthread_mutex_t scan_lock; /* the expiry cursor */
     struct lease_table_cursor cursor;
     uint64_t conflicts;        /* load only */
+    /* The journal loaded held more than JS_LOAD_COMPACT_RATIO records per
+     * live lease: the first maintain() compacts it (in the background, not
+     * during the load) so that the next start replays half as much. */
+    atomic_bool compact_after_load;
 };
+
+#define JS_LOAD_COMPACT_RATIO 2
 
 static struct js_store *js(struct lease_store *s)
 {
@@ -121,6 +128,21 @@ static int js_replay_upsert(void *arg, const struct lease *l)
     return rc;
 }
 
+/* Size the table for the journal before the first record: without this a
+ * large journal grows each index through a dozen doublings, with every write
+ * of the load moving slots of the previous array. */
+static int js_replay_begin(void *arg, uint64_t upserts, uint64_t keys)
+{
+    struct js_store *s = arg;
+    /* keys is an estimate (a few per cent); no margin is needed: reserved
+     * indexes are half full at `keys` and grow only past 7/10 */
+    size_t want = keys > SIZE_MAX ? SIZE_MAX : (size_t)keys;
+    /* Only an optimisation: if the memory is not there in one piece the
+     * table still grows as the records come, so a failure is not an error. */
+    (void)lease_table_reserve(s->base.table, want);
+    return 0;
+}
+
 static int js_replay_delete(void *arg, const struct lease_key *k)
 {
     struct js_store *s = arg;
@@ -169,6 +191,7 @@ static int js_load(struct lease_store *base, struct lease_store_load_report *rep
         return LEASE_STORE_ELOADED;
     struct lease_journal_replay cb = {
         .on_upsert = js_replay_upsert, .on_delete = js_replay_delete, .on_host_state = js_replay_host, .arg = s,
+        .on_begin = js_replay_begin,
     };
     struct lease_journal_report jr;
     s->conflicts = 0;
@@ -184,6 +207,9 @@ static int js_load(struct lease_store *base, struct lease_store_load_report *rep
     rep->pool_errors = r.errors;
     rep->conflicts = s->conflicts;
     rep->leases = lease_table_count(s->base.table);
+    uint64_t min = s->jopt.compact_min_bytes ? s->jopt.compact_min_bytes : LEASE_JOURNAL_COMPACT_MIN_DEFAULT;
+    atomic_store(&s->compact_after_load,
+                 jr.file_bytes > min && jr.records > JS_LOAD_COMPACT_RATIO * rep->leases);
     return LEASE_STORE_OK;
 }
 
@@ -384,7 +410,8 @@ static int js_maintain(struct lease_store *base)
     if (!s->j)
         return LEASE_STORE_ENOTLOADED;
     lease_table_maintain(s->base.table, 4096);
-    if (!lease_journal_should_compact(s->j, lease_table_count(s->base.table)))
+    if (!atomic_exchange(&s->compact_after_load, false) &&
+        !lease_journal_should_compact(s->j, lease_table_count(s->base.table)))
         return LEASE_STORE_OK;
     return lease_journal_compact(s->j, js_snapshot, s);
 }
@@ -427,6 +454,7 @@ int lease_store_journal_create(const struct lease_store_journal_config *cfg, str
     struct js_store *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
+    atomic_init(&s->compact_after_load, false);
     s->dir = strdup(cfg->state_dir);
     s->pools = cfg->npools ? calloc(cfg->npools, sizeof *s->pools) : NULL;
     if (!s->dir || (cfg->npools && !s->pools) || pthread_mutex_init(&s->scan_lock, NULL) != 0) {

@@ -194,6 +194,13 @@ int lease_table_scan(const struct lease_table *t, struct lease_table_cursor *c, 
  *  (writes do this too; call it from an idle timer so that a table that stops
  *  being written does not keep two arrays).  Takes the writer locks. */
 void lease_table_maintain(struct lease_table *t, size_t budget);
+/** Grow the indexes now so that `expected_leases` fit without any rehash (as
+ *  if the table had been created with that number); never shrinks.  For a
+ *  bulk load into a table already in use: the live slots move in one pass
+ *  under each index's lock instead of in steps spread over later writes.
+ *  LEASE_TABLE_OK, LEASE_TABLE_EINVAL, or LEASE_TABLE_ENOMEM (the table is
+ *  unchanged where it failed and still works: it grows as it goes). */
+int lease_table_reserve(struct lease_table *t, size_t expected_leases);
 
 struct lease_table_stats {
     size_t leases;           /* stored leases */

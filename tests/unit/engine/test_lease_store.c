@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -376,6 +377,64 @@ Test(lease_store, host_state_survives_restart_and_compaction)
     cr_assert_eq(lease_table_lookup_mac(x.t, &a.hw, &got), LEASE_TABLE_OK);
     cr_assert_eq(got.expires, 500);
     cr_assert_eq(pool_taken(&x), 1);
+    srv_stop(&x);
+    srv_cleanup(&x);
+}
+
+static long journal_bytes(struct srv *x)
+{
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", x->dir, LEASE_JOURNAL_FILE);
+    cr_assert_eq(stat(path, &st), 0);
+    return (long)st.st_size;
+}
+
+/* Three records per lease is below the running compaction's ratio (4), but a
+ * load that finds more than two per lease has maintain() compact once. */
+Test(lease_store, first_maintain_after_load_compacts_a_journal_of_old_records)
+{
+    struct srv x;
+    srv_init(&x);
+    srv_start(&x, 4096);
+    struct lease cur[30];
+    for (uint32_t i = 0; i < 30; i++) {
+        cur[i] = give(&x, i, LEASE_OFFERED, 1000 + i);
+        for (int v = 1; v <= 2; v++) {
+            struct lease b = cur[i];
+            b.state = LEASE_BOUND;
+            b.expires = 2000 + 10 * i + v;
+            cr_assert_eq(lease_store_commit(x.s, &b, &cur[i], NULL), LEASE_STORE_OK);
+            cur[i] = b;
+        }
+    }
+    cr_assert_eq(lease_store_sync(x.s), LEASE_STORE_OK);
+    cr_assert_eq(lease_store_maintain(x.s), LEASE_STORE_OK); /* 3 per lease: the running rule waits */
+    long before = journal_bytes(&x);
+    cr_assert_gt(before, 4096);
+    srv_stop(&x);
+
+    srv_start(&x, 4096);
+    cr_assert_eq(x.rep.records, 90);
+    cr_assert_eq(x.rep.leases, 30);
+    cr_assert_eq(journal_bytes(&x), before, "the load itself does not rewrite the journal");
+    cr_assert_eq(lease_store_maintain(x.s), LEASE_STORE_OK);
+    long after = journal_bytes(&x);
+    cr_assert_lt(after * 5, before * 2, "maintain compacted %ld -> %ld", before, after);
+    cr_assert_eq(lease_store_maintain(x.s), LEASE_STORE_OK);
+    cr_assert_eq(journal_bytes(&x), after, "only once");
+    srv_stop(&x);
+
+    srv_start(&x, 4096);
+    cr_assert_eq(x.rep.records, 30);
+    cr_assert_eq(x.rep.leases, 30);
+    cr_assert_eq(pool_taken(&x), 30);
+    for (uint32_t i = 0; i < 30; i++) {
+        struct lease got;
+        cr_assert_eq(lease_table_lookup_mac(x.t, &cur[i].hw, &got), LEASE_TABLE_OK);
+        cr_assert_eq(got.expires, 2000 + 10 * i + 2);
+        cr_assert_eq(got.state, LEASE_BOUND);
+    }
     srv_stop(&x);
     srv_cleanup(&x);
 }

@@ -341,6 +341,48 @@ Test(lease_table, grows_incrementally_and_keeps_everything, .timeout = 120)
     lease_table_destroy(t);
 }
 
+Test(lease_table, reserve_sizes_like_create_and_keeps_what_is_there, .timeout = 120)
+{
+    const uint32_t n = 50000;
+    struct lease_table *sized = mktable(4, n), *t = mktable(4, 0);
+    struct lease_table_stats want, st;
+    lease_table_stats(sized, &want);
+    lease_table_destroy(sized);
+    cr_assert_eq(lease_table_reserve(NULL, 10), LEASE_TABLE_EINVAL);
+
+    /* some leases first, some of them mid-rehash: reserve must keep them all */
+    const uint32_t pre = 3000;
+    for (uint32_t i = 0; i < pre; i++) {
+        struct lease l = mk(i, IP(10, 1, 0, 0) + i, LEASE_BOUND, i);
+        cr_assert_eq(lease_table_upsert(t, &l, NULL), LEASE_TABLE_OK);
+    }
+    cr_assert_eq(lease_table_reserve(t, n), LEASE_TABLE_OK);
+    lease_table_stats(t, &st);
+    cr_assert_eq(st.rehashing, 0, "reserve finishes every move");
+    cr_assert_eq(st.index_slots, want.index_slots, "same index size as a table created for n");
+    cr_assert_eq(lease_table_reserve(t, 10), LEASE_TABLE_OK);
+    lease_table_stats(t, &st);
+    cr_assert_eq(st.index_slots, want.index_slots, "reserve never shrinks");
+
+    for (uint32_t i = pre; i < n; i++) {
+        struct lease l = mk(i, IP(10, 1, 0, 0) + i, LEASE_BOUND, i);
+        cr_assert_eq(lease_table_upsert(t, &l, NULL), LEASE_TABLE_OK);
+    }
+    lease_table_stats(t, &st);
+    cr_assert_eq(st.index_slots, want.index_slots, "no growth while loading what was reserved");
+    cr_assert_eq(st.rehashing, 0);
+    cr_assert_eq(st.leases, n);
+    struct lease out;
+    for (uint32_t i = 0; i < n; i++) {
+        struct lease_key k = mac(i);
+        cr_assert_eq(lease_table_lookup_mac(t, &k, &out), LEASE_TABLE_OK, "mac %u", i);
+        cr_assert_eq(out.expires, (int64_t)i);
+        cr_assert_eq(lease_table_lookup_ip(t, IP(10, 1, 0, 0) + i, &out), LEASE_TABLE_OK, "ip %u", i);
+        cr_assert(lease_key_equal(&out.hw, &k));
+    }
+    lease_table_destroy(t);
+}
+
 struct visit_ctx {
     uint8_t *seen;
     uint32_t n;
