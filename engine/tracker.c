@@ -1200,8 +1200,16 @@ int tracker_journal_flush(struct tracker *t)
         }
     }
     if (any_lost) { /* the ring lapped us: only a snapshot has everything */
-        if ((rc = save_locked(t, err, sizeof(err))) < 0)
+        if ((rc = save_locked(t, err, sizeof(err))) < 0) {
             fprintf(stderr, "bootstorm: host state not saved: %s\n", err);
+            /* the events it replaces are consumed: without a journal the next
+             * flush retries the snapshot (rate-limited) instead of waiting for
+             * a change that may never come */
+            if (t->jf) {
+                fclose(t->jf);
+                t->jf = NULL;
+            }
+        }
         goto out;
     }
     if (fflush(t->jf) != 0 || fdatasync(fileno(t->jf)) != 0) {
