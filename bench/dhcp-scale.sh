@@ -25,12 +25,8 @@
 #   BENCH_SERVER_CPU / BENCH_CLIENT_CPU  cores [0 / 1]
 #   BOOTSTORM LOADGEN binaries [build/release/bin/bootstorm, bootstorm-load]
 set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 . "$(dirname "$0")/args.sh"
 bench_args "$0" "$@"
-BOOTSTORM=${BOOTSTORM:-$REPO/build/release/bin/bootstorm}
-LOADGEN=${LOADGEN:-$REPO/build/release/bin/bootstorm-load}
 LEVELS=${SCALE_LEVELS:-"1000 10000 100000 1000000"}
 RATE=${SCALE_RATE:-2000}
 SECS=${SCALE_SECONDS:-5}

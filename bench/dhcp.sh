@@ -30,12 +30,8 @@
 #   BENCH_KEEP=1       keep the scratch directory (results.tsv, logs, lease files)
 #   BOOTSTORM LOADGEN  binaries [build/release/bin/bootstorm, bootstorm-load]
 set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 . "$(dirname "$0")/args.sh"
 bench_args "$0" "$@"
-export BOOTSTORM=${BOOTSTORM:-$REPO/build/release/bin/bootstorm}
-export LOADGEN=${LOADGEN:-$REPO/build/release/bin/bootstorm-load}
 [ "$(id -u)" = 0 ] || { echo "bench/dhcp.sh: needs root (network namespaces, port 67)" >&2; exit 1; }
 for b in "$BOOTSTORM" "$LOADGEN"; do [ -x "$b" ] || { echo "bench/dhcp.sh: $b missing: make all" >&2; exit 1; }; done
 QUICK=${BENCH_QUICK:-0}

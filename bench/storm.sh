@@ -33,12 +33,8 @@
 #   BENCH_KEEP=1     keep the scratch directory (results, storm JSON, logs)
 #   BOOTSTORM LOADGEN  binaries [build/release/bin/bootstorm, bootstorm-load]
 set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 . "$(dirname "$0")/args.sh"
 bench_args "$0" "$@"
-export BOOTSTORM=${BOOTSTORM:-$REPO/build/release/bin/bootstorm}
-export LOADGEN=${LOADGEN:-$REPO/build/release/bin/bootstorm-load}
 if [ -z "${BENCH_STORM_INNER:-}" ]; then
   [ "$(id -u)" = 0 ] || { echo "bench/storm.sh: needs root (ports 67/69, a network namespace)" >&2; exit 1; }
   for b in "$BOOTSTORM" "$LOADGEN"; do [ -x "$b" ] || { echo "bench/storm.sh: $b missing: make all" >&2; exit 1; }; done

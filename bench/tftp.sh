@@ -29,12 +29,8 @@
 # atftpd conflicts with tftpd-hpa as a Debian package: it is fetched with
 # `apt-get download` and unpacked there (dpkg -x), or skipped with the reason.
 set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 . "$(dirname "$0")/args.sh"
 bench_args "$0" "$@"
-export BOOTSTORM=${BOOTSTORM:-$REPO/build/release/bin/bootstorm}
-export LOADGEN=${LOADGEN:-$REPO/build/release/bin/bootstorm-load}
 ATFTPD_DIR=${BENCH_ATFTPD_DIR:-/var/cache/bootstorm-bench/atftpd}
 
 if [ -z "${BENCH_TFTP_INNER:-}" ]; then
