@@ -325,6 +325,7 @@ static void map_release(struct tftp_service *s, struct tmap *m)
     s->idle++;
     while (s->idle > MAP_IDLE_MAX) {
         struct tmap *old = s->idle_head;
+        io_flush(s->loop);
         idle_remove(s, old);
         map_unlink(s, old);
         map_destroy(old);
@@ -411,6 +412,9 @@ static int map_na_size(struct tftp_service *s, struct tmap *m, uint64_t *out)
 
 static void src_release(struct tftp_service *s, struct src *src)
 {
+    /* a lock-step DATA queued this turn may point into what is freed here */
+    if (src->vf || (src->map && src->map->refs == 1 && !src->map->linked))
+        io_flush(s->loop);
     if (src->map)
         map_release(s, src->map);
     vfile_unref(src->vf);
@@ -917,7 +921,18 @@ static void read_flush(struct xfer *x)
         int sent;
         if (g < 0)
             sent = -1;
-        else if (n == 1) /* lock-step: one block per ACK, without sendmmsg's extra copies */
+        else if (n == 1 && x->mode == TFTP_MODE_OCTET) {
+            /* lock-step: one block per ACK, queued for the loop's next submission
+             * (no syscall of its own on io_uring).  Octet blocks point into the
+             * file's mapping, which outlives the turn; netascii's scratch does not. */
+            const struct iovec *iov = s->msgs[0].msg_hdr.msg_iov;
+            int rc = io_send_datagram(s->loop, x->fd, &x->peer, iov[0].iov_base, iov[0].iov_len,
+                                      s->msgs[0].msg_hdr.msg_iovlen > 1 ? iov[1].iov_base : NULL,
+                                      s->msgs[0].msg_hdr.msg_iovlen > 1 ? iov[1].iov_len : 0);
+            if (rc < 0)
+                errno = -rc;
+            sent = rc < 0 ? -1 : 1;
+        } else if (n == 1)
             sent = sendmsg(x->fd, &s->msgs[0].msg_hdr, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -1 : 1;
         else
             sent = sendmmsg(x->fd, s->msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -1902,6 +1917,7 @@ void tftp_service_free(struct tftp_service *s)
     if (!s)
         return;
     tftp_service_flush_log(s);
+    io_flush(s->loop); /* before the mappings queued DATA may point into go */
     io_timer_cancel(s->loop, &s->drain_timer);
     while (s->all)
         xfer_free(s->all); /* the loop no longer runs: no completion will come */

@@ -119,6 +119,32 @@ void io_loop_stop(struct io_loop *loop)
     io_loop_wake(loop);
 }
 
+int io_send_datagram(struct io_loop *loop, int fd, const struct sockaddr_in *to, const void *head, size_t head_len,
+                     const void *body, size_t body_len)
+{
+    if (head_len > IO_DGRAM_HEAD_MAX)
+        return -EINVAL;
+    return loop->ops->send_dgram(loop, fd, to, head, head_len, body, body_len);
+}
+
+void io_flush(struct io_loop *loop)
+{
+    if (loop->ops->flush)
+        loop->ops->flush(loop);
+}
+
+/* Both backends' direct path: one sendmsg now. */
+int io_sendmsg_dgram_now(int fd, const struct sockaddr_in *to, const void *head, size_t head_len, const void *body,
+                         size_t body_len)
+{
+    struct iovec iov[2] = {{(void *)head, head_len}, {(void *)body, body_len}};
+    struct msghdr m = {.msg_name = (void *)to, .msg_namelen = sizeof(*to), .msg_iov = iov,
+                       .msg_iovlen = body_len ? 2 : 1};
+    if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        return -errno;
+    return 0;
+}
+
 void io_loop_get_stats(const struct io_loop *loop, struct io_loop_stats *out) { *out = loop->stats; }
 
 bool io_op_busy(const struct io_op *op) { return op->queued; }

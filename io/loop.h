@@ -137,6 +137,22 @@ int io_send(struct io_loop *loop, struct io_op *op, int fd, const struct iovec *
  * off is at or past the end of the file).  sendfile(2) takes no MSG_NOSIGNAL:
  * the process must ignore SIGPIPE, or a peer that has gone kills it. */
 int io_sendfile(struct io_loop *loop, struct io_op *op, int sock_fd, int file_fd, uint64_t off, size_t len);
+/* One datagram sent without a completion: head (copied, at most
+ * IO_DGRAM_HEAD_MAX bytes) followed by body (NOT copied) to `to`.  On io_uring
+ * it goes to the kernel with the loop's next submission — the io_uring_enter
+ * that also waits, so it costs no syscall of its own — and is sent there and
+ * then (MSG_DONTWAIT: never parked in the ring); on epoll it is sent at once.
+ * body must stay valid until that submission: call io_flush() before freeing
+ * or unmapping memory a queued datagram may point into.  Returns 0 when sent
+ * or queued, or -errno when it could not be (epoll: the send's own error, e.g.
+ * -EAGAIN with a full socket buffer).  A queued datagram that fails later is
+ * lost like any datagram (counted in stats.dgram_errors); the caller's
+ * retransmission repairs it. */
+#define IO_DGRAM_HEAD_MAX 16
+int io_send_datagram(struct io_loop *loop, int fd, const struct sockaddr_in *to, const void *head, size_t head_len,
+                     const void *body, size_t body_len);
+/* Hands every queued datagram to the kernel now (no-op when none is queued). */
+void io_flush(struct io_loop *loop);
 /* Requests the end of an in-flight op; its final completion follows
  * (-ECANCELED, or its ordinary result if it was already done). */
 void io_cancel(struct io_loop *loop, struct io_op *op);
@@ -149,6 +165,7 @@ static inline bool io_timer_armed(const struct io_timer *t) { return t->heap_ind
 /* Counters for metrics and tests. */
 struct io_loop_stats {
     uint64_t turns, completions, submits, enobufs, truncated;
+    uint64_t dgrams_queued, dgram_errors; /* io_send_datagram: queued in the ring; failed there */
 };
 void io_loop_get_stats(const struct io_loop *loop, struct io_loop_stats *out);
 

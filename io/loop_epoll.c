@@ -89,6 +89,13 @@ static int ep_send(struct io_loop *loop, struct io_op *op)
     return 0;
 }
 
+static int ep_send_dgram(struct io_loop *loop, int fd, const struct sockaddr_in *to, const void *head,
+                         size_t head_len, const void *body, size_t body_len)
+{
+    (void)loop;
+    return io_sendmsg_dgram_now(fd, to, head, head_len, body, body_len);
+}
+
 static void ep_cancel(struct io_loop *loop, struct io_op *op)
 {
     if (op->fd < 0 || op->fd >= loop->e.nfds)
@@ -230,6 +237,7 @@ static void ep_destroy(struct io_loop *loop)
 static const struct io_backend_ops epoll_ops = {
     .arm = ep_arm,
     .send = ep_send,
+    .send_dgram = ep_send_dgram,
     .wait_writable = ep_wait_writable,
     .cancel = ep_cancel,
     .wait = ep_wait,

@@ -11,6 +11,9 @@ struct io_backend_ops {
     int (*send)(struct io_loop *loop, struct io_op *op);
     int (*wait_writable)(struct io_loop *loop, struct io_op *op); /* for sendfile */
     void (*cancel)(struct io_loop *loop, struct io_op *op);
+    int (*send_dgram)(struct io_loop *loop, int fd, const struct sockaddr_in *to, const void *head, size_t head_len,
+                      const void *body, size_t body_len);
+    void (*flush)(struct io_loop *loop);
     int (*wait)(struct io_loop *loop, int timeout_ms);       /* reap + dispatch */
     void (*destroy)(struct io_loop *loop);
 };
@@ -18,6 +21,15 @@ struct io_backend_ops {
 struct ep_fd {            /* epoll: who waits on a descriptor */
     struct io_op *rd, *wr;
     uint32_t events;
+};
+
+/* A datagram queued by io_send_datagram on io_uring: what its SQE points at,
+ * alive until the submission that hands it to the kernel. */
+struct io_dgram_slot {
+    struct msghdr msg;
+    struct iovec iov[2];
+    struct sockaddr_in to;
+    uint8_t head[IO_DGRAM_HEAD_MAX];
 };
 
 struct io_loop {
@@ -45,6 +57,8 @@ struct io_loop {
             struct io_op wake_op;
             bool starved; /* ENOBUFS seen: re-arm ops once buffers return */
             struct io_op *starved_head;
+            struct io_dgram_slot *dgram; /* ring_entries slots */
+            unsigned dgram_used;         /* slots since the SQ was last empty */
         } u;
         struct {
             int epfd;
@@ -65,6 +79,10 @@ void io_ready(struct io_loop *loop, struct io_op *op, int res);
 void io_deliver(struct io_op *op, const struct io_completion *c);
 /* sendfile(2) attempt for a queued op: returns bytes, or -errno (-EAGAIN to wait). */
 int io_try_sendfile(struct io_op *op);
+
+/* One datagram by sendmsg(2) now: 0 or -errno (both backends). */
+int io_sendmsg_dgram_now(int fd, const struct sockaddr_in *to, const void *head, size_t head_len, const void *body,
+                         size_t body_len);
 
 int io_uring_backend_init(struct io_loop *loop, char *why, size_t why_len);
 int io_epoll_backend_init(struct io_loop *loop, char *why, size_t why_len);

@@ -28,6 +28,7 @@
 
 /* user_data: the op pointer; small integers are internal tags. */
 #define TAG_CANCEL ((uint64_t)2)
+#define TAG_DGRAM ((uint64_t)3) /* a failed io_send_datagram (successes post nothing) */
 
 static struct io_uring_sqe *get_sqe(struct io_loop *loop)
 {
@@ -116,6 +117,45 @@ static int ur_wait_writable(struct io_loop *loop, struct io_op *op)
     return 0;
 }
 
+/* The slots of queued datagrams can be reused once the kernel has consumed
+ * every SQE (each one's send ran during that submission: MSG_DONTWAIT). */
+static void dgram_reclaim(struct io_loop *loop)
+{
+    if (loop->u.dgram_used && io_uring_sq_ready(&loop->u.ring) == 0)
+        loop->u.dgram_used = 0;
+}
+
+static void ur_flush(struct io_loop *loop)
+{
+    if (!loop->u.dgram_used)
+        return;
+    loop->stats.submits++;
+    io_uring_submit(&loop->u.ring);
+    dgram_reclaim(loop);
+}
+
+static int ur_send_dgram(struct io_loop *loop, int fd, const struct sockaddr_in *to, const void *head,
+                         size_t head_len, const void *body, size_t body_len)
+{
+    if (loop->u.dgram_used == loop->cfg.ring_entries)
+        ur_flush(loop);
+    struct io_uring_sqe *sqe = loop->u.dgram_used < loop->cfg.ring_entries ? get_sqe(loop) : NULL;
+    if (!sqe) /* no slot (the ring would not take the last batch) or no SQE: send it now */
+        return io_sendmsg_dgram_now(fd, to, head, head_len, body, body_len);
+    struct io_dgram_slot *d = &loop->u.dgram[loop->u.dgram_used++];
+    memcpy(d->head, head, head_len);
+    d->to = *to;
+    d->iov[0] = (struct iovec){d->head, head_len};
+    d->iov[1] = (struct iovec){(void *)body, body_len};
+    d->msg = (struct msghdr){.msg_name = &d->to, .msg_namelen = sizeof(d->to), .msg_iov = d->iov,
+                             .msg_iovlen = body_len ? 2 : 1};
+    io_uring_prep_sendmsg(sqe, fd, &d->msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, TAG_DGRAM);
+    loop->stats.dgrams_queued++;
+    return 0;
+}
+
 static void ur_cancel(struct io_loop *loop, struct io_op *op)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);
@@ -167,6 +207,10 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
     uint64_t ud = io_uring_cqe_get_data64(cqe);
     if (ud == TAG_CANCEL)
         return;
+    if (ud == TAG_DGRAM) {
+        loop->stats.dgram_errors++;
+        return;
+    }
     if (ud == IO_WAKE_TAG) {
         arm_wake(loop);
         return;
@@ -250,6 +294,7 @@ static int ur_wait(struct io_loop *loop, int timeout_ms)
     int rc = io_uring_submit_and_wait_timeout(&loop->u.ring, &cqe, 1, &ts, NULL);
     if (rc < 0 && rc != -ETIME && rc != -EINTR)
         return rc;
+    dgram_reclaim(loop);
     loop->now_ms = io_mono_ms(); /* callbacks below may arm timers */
     /* Reap in batches; handlers may queue new SQEs, which go with the next enter. */
     struct io_uring_cqe *cqes[256];
@@ -269,6 +314,7 @@ static void ur_destroy(struct io_loop *loop)
     if (loop->u.br)
         munmap(loop->u.br, loop->u.br_bytes);
     free(loop->u.bufs);
+    free(loop->u.dgram);
 }
 
 static const struct io_backend_ops uring_ops = {
@@ -276,6 +322,8 @@ static const struct io_backend_ops uring_ops = {
     .send = ur_send,
     .wait_writable = ur_wait_writable,
     .cancel = ur_cancel,
+    .send_dgram = ur_send_dgram,
+    .flush = ur_flush,
     .wait = ur_wait,
     .destroy = ur_destroy,
 };
@@ -333,6 +381,12 @@ int io_uring_backend_init(struct io_loop *loop, char *why, size_t why_len)
     if (!loop->u.bufs) {
         ur_destroy(loop);
         snprintf(why, why_len, "receive buffers (%zu bytes): out of memory", bytes);
+        return -ENOMEM;
+    }
+    loop->u.dgram = calloc(loop->cfg.ring_entries, sizeof(*loop->u.dgram));
+    if (!loop->u.dgram) {
+        ur_destroy(loop);
+        snprintf(why, why_len, "datagram slots: out of memory");
         return -ENOMEM;
     }
     io_uring_buf_ring_init(loop->u.br);
