@@ -30,6 +30,7 @@
 #define HEAD_BUF 8192    /* request head buffer per connection (= max head, as nginx's 8k) */
 #define BODY_MAX 8192    /* largest request body accepted (API calls) */
 #define OUT_HEAD 1024
+#define ACCEPT_PAUSE_MS 100 /* out of descriptors: pause accepting this long */
 
 enum conn_state { C_READING, C_SENDING, C_CLOSING, C_STREAMING };
 
@@ -77,6 +78,8 @@ struct http_service {
     struct http_service_config cfg;
     int listen_fd, root_fd;
     struct io_op accept_op;
+    struct io_timer accept_retry; /* out of descriptors: accept again after a pause */
+    uint64_t accept_errors;       /* in the current episode (logged once per episode) */
     bool draining;
     bool nodelay_inherited;     /* TCP_NODELAY set on the listener, so on every accepted socket */
     struct file_cache *files;
@@ -668,15 +671,36 @@ static void on_recv(struct io_op *op, const struct io_completion *cq)
 static const char busy_503[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
                                "Connection: close\r\n\r\n";
 
+static void on_accept_retry(struct io_timer *t)
+{
+    struct http_service *s = t->owner;
+    if (!s->draining && !io_op_busy(&s->accept_op))
+        io_accept(s->loop, &s->accept_op, s->listen_fd);
+}
+
 static void on_accept(struct io_op *op, const struct io_completion *cq)
 {
     struct http_service *s = op->owner;
     if (cq->res < 0) {
         if (!cq->more && !s->draining && cq->res != -ECANCELED) {
-            fprintf(stderr, "http: accept: %s; re-arming\n", strerror(-cq->res));
-            io_accept(s->loop, &s->accept_op, s->listen_fd);
+            /* Out of descriptors (or memory): re-arming at once would spin on the
+             * same error while the backlog holds connections.  They wait there;
+             * accepting resumes after ACCEPT_PAUSE_MS, as nginx does. */
+            bool no_room = cq->res == -EMFILE || cq->res == -ENFILE || cq->res == -ENOBUFS || cq->res == -ENOMEM;
+            if (s->accept_errors++ == 0)
+                fprintf(stderr, "http: accept: %s; %s\n", strerror(-cq->res),
+                        no_room ? "new connections wait in the backlog until descriptors free up"
+                                : "accepting again");
+            if (no_room)
+                io_timer_arm(s->loop, &s->accept_retry, ACCEPT_PAUSE_MS);
+            else
+                io_accept(s->loop, &s->accept_op, s->listen_fd);
         }
         return;
+    }
+    if (s->accept_errors) {
+        fprintf(stderr, "http: accepting again (%llu accept errors)\n", (unsigned long long)s->accept_errors);
+        s->accept_errors = 0;
     }
     int fd = cq->res;
     if (s->draining) {
@@ -756,6 +780,8 @@ int http_service_start(struct http_service **out, struct io_loop *loop, const st
     s->nodelay_inherited = sock_set_nodelay(s->listen_fd) == 0;
     s->accept_op.fn = on_accept;
     s->accept_op.owner = s;
+    s->accept_retry.fn = on_accept_retry;
+    s->accept_retry.owner = s;
     int rc = io_accept(loop, &s->accept_op, s->listen_fd);
     if (rc < 0) {
         snprintf(err, errlen, "accept: %s", strerror(-rc));
@@ -772,6 +798,7 @@ void http_service_drain(struct http_service *s)
     if (s->draining)
         return;
     s->draining = true;
+    io_timer_cancel(s->loop, &s->accept_retry);
     io_cancel(s->loop, &s->accept_op);
     for (unsigned i = s->nall; i-- > 0;) {
         struct conn *c = s->all[i];
@@ -798,10 +825,8 @@ void http_service_free(struct http_service *s)
     if (!s)
         return;
     http_service_flush_log(s);
-    if (!io_op_busy(&s->accept_op))
-        close(s->listen_fd);
-    else
-        close(s->listen_fd); /* the loop is gone with it; nothing completes later */
+    io_timer_cancel(s->loop, &s->accept_retry);
+    close(s->listen_fd); /* an accept still in flight never completes: the loop goes with it */
     while (s->free_list) {
         struct conn *c = s->free_list;
         s->free_list = c->next_free;

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -222,6 +223,28 @@ static bool rollout_mac_for_ip(void *ctx, uint32_t ip, uint8_t mac[6])
 /* tracking: the install-once state shown by GET /api/hosts/ID */
 static bool track_installed(void *ctx, const uint8_t mac[6]) { return rollout_installed(ctx, mac); }
 
+/* Every connection and every TFTP transfer holds a descriptor: the soft limit
+ * (often 1024) goes up to the hard one, as a storm of a few hundred machines
+ * needs; when even that is below what the caps allow, one line says so. */
+static void raise_nofile(const struct options *o)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t need = (uint64_t)o->max_conns + (options_tftp_enabled(o) ? o->max_transfers : 0) + 256;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        fprintf(stderr,
+                "bootstorm: open-file limit %llu is below the %llu that --max-conns %u and --max-transfers %u "
+                "may use: beyond it connections wait and TFTP requests queue (raise it: ulimit -n, "
+                "LimitNOFILE=)\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)need, o->max_conns, o->max_transfers);
+}
+
 int server_run(const struct options *o)
 {
     sigset_t set;
@@ -231,6 +254,7 @@ int server_run(const struct options *o)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit the mask */
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile(o);
 
     /* Every worker binds with SO_REUSEPORT: refuse a port another server holds.
      * First of all, before any state is loaded: a refused server must neither

@@ -131,7 +131,12 @@ static void on_readable(struct io_loop *loop, struct io_op *op)
             if (fd < 0) {
                 if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                     return;
-                c.res = -errno; /* EMFILE and friends: report, keep listening */
+                /* EMFILE and friends end the op, as a multishot accept ends on
+                 * io_uring: the listener stays readable, and level-triggered
+                 * readiness would spin on the same error until the owner acts */
+                c.res = -errno;
+                c.more = false;
+                finish_reader(loop, op);
                 io_deliver(op, &c);
                 return;
             }

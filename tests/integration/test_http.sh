@@ -166,6 +166,38 @@ t_many_parallel_downloads() {
   for i in $(seq 1 40); do cmp -s "$WORK/p$i" "$ROOT/images/install.img" || fail "download $i differs"; done
   rm -f "$WORK"/p*
 }
+t_out_of_descriptors_waits() {
+  # A server held to 64 descriptors says so at start, and when connections use
+  # them all, the rest wait in the backlog (no spin on EMFILE, one log line) and
+  # are served once descriptors free up.
+  local port2; port2=$(free_port); mkdir -p "$WORK/state-fd"
+  prlimit --nofile=64:64 "$BOOTSTORM" serve --backend "$BACKEND" --listen 127.0.0.1 --http-port "$port2" \
+    --http-root "$ROOT" --threads 1 --http-idle-timeout 30 --state-dir "$WORK/state-fd" \
+    >/dev/null 2>"$WORK/fd.log" & local pid=$!
+  on_exit "kill -KILL $pid"
+  local i; for i in $(seq 1 100); do grep -q serving "$WORK/fd.log" && break; sleep 0.1; done
+  grep -q "open-file limit 64 is below" "$WORK/fd.log" || fail "no limit warning: $(cat "$WORK/fd.log")" || return 1
+  python3 - "$port2" "$pid" <<'PY' || fail "see above"
+import socket, sys, time, urllib.request
+port, pid = int(sys.argv[1]), sys.argv[2]
+def cpu():
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / 100
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+time.sleep(0.5)
+c0 = cpu(); time.sleep(1.0); spent = cpu() - c0
+assert spent < 0.5, f"server spent {spent:.2f} s of CPU in 1 s while out of descriptors (spinning?)"
+for s in held[:80]: s.close()
+body = urllib.request.urlopen(f"http://127.0.0.1:{port}/ks.cfg", timeout=10).read()
+assert len(body) == 3000, len(body)
+for s in held[80:]: s.close()
+PY
+  kill -TERM $pid; wait $pid 2>/dev/null
+  # one line per episode (an episode ends at the next accepted connection), never one per error
+  local n; n=$(grep -c 'wait in the backlog' "$WORK/fd.log")
+  [ "$n" -ge 1 ] && [ "$n" -le 5 ] || fail "$n 'wait in the backlog' lines" || return 1
+  grep -q "accepting again" "$WORK/fd.log" || fail "no resume line: $(cat "$WORK/fd.log")"
+}
 t_zz_graceful_stop() {
   # a download in flight when SIGTERM arrives still completes
   curl -sf --limit-rate 2M "$URL/images/install.img" -o "$WORK/g" & cpid=$!
