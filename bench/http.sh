@@ -45,15 +45,7 @@ start_server() {  # NAME -> sets SPID
       taskset -c "$SCPU" "$BOOTSTORM" serve --listen 127.0.0.1 --http-port $PORT --http-root "$ROOT" \
         --threads 1 --quiet --state-dir "$BW/state" >/dev/null 2>"$BW/bootstorm.log" & SPID=$! ;;
     nginx)
-      cat >"$BW/nginx.conf" <<NG
-user root; worker_processes 1; daemon off; pid $BW/nginx.pid; error_log $BW/nginx.err;
-worker_rlimit_nofile 65536;
-events { worker_connections 16384; multi_accept on; }
-http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; sendfile_max_chunk 256k;
-  keepalive_requests 1000000; open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
-  types { application/octet-stream img rpm; text/plain cfg; }
-  server { listen 127.0.0.1:$PORT backlog=4096 reuseport; root $ROOT; } }
-NG
+      nginx_conf "$BW/nginx.conf" "$PORT" "$ROOT"
       taskset -c "$SCPU" nginx -c "$BW/nginx.conf" & SPID=$! ;;
     lighttpd)
       cat >"$BW/lighttpd.conf" <<LG

@@ -66,3 +66,19 @@ ratio() { python3 -c "import sys
 a,b=sys.argv[1],sys.argv[2]
 try: print('%.2f' % (float(a)/float(b)))
 except Exception: print('-')" "$1" "$2"; }
+
+# nginx_conf FILE PORT ROOT [LINES]: the nginx every benchmark compares with, as
+# issue 2 sets it up (one worker, sendfile on with 256k chunks, open_file_cache,
+# no access log); LINES go inside its server block.  pid/error log beside FILE.
+nginx_conf() {
+  local dir; dir=$(dirname "$1")
+  cat >"$1" <<NG
+user root; worker_processes 1; daemon off; pid $dir/nginx.pid; error_log $dir/nginx.err;
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; multi_accept on; }
+http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; sendfile_max_chunk 256k;
+  keepalive_requests 1000000; open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
+  types { application/octet-stream img rpm; text/plain cfg; }
+  server { listen 127.0.0.1:$2 backlog=4096 reuseport; root $3; ${4:-} } }
+NG
+}

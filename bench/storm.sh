@@ -151,16 +151,7 @@ start_stack() {  # STACK: fresh servers, sets SP (their pids)
         taskset -c "$SCPU" in.tftpd -L -s "$OLD/tftp" -a 127.0.0.1:69 >>"$BW/tftpd-hpa.log" 2>&1 &
         SP+=($!)
       fi
-      cat >"$BW/nginx.conf" <<NG
-user root; worker_processes 1; daemon off; pid $BW/nginx.pid; error_log $BW/nginx.err;
-worker_rlimit_nofile 65536;
-events { worker_connections 16384; multi_accept on; }
-http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; sendfile_max_chunk 256k;
-  keepalive_requests 1000000; open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
-  types { application/octet-stream img rpm; text/plain cfg; }
-  server { listen 127.0.0.1:$HTTP_PORT backlog=4096 reuseport; root $TREE/http;
-    location = /ks.cfg { alias $OLD/ks.cfg; } } }
-NG
+      nginx_conf "$BW/nginx.conf" "$HTTP_PORT" "$TREE/http" "location = /ks.cfg { alias $OLD/ks.cfg; }"
       taskset -c "$SCPU" nginx -c "$BW/nginx.conf" &
       SP+=($!) ;;
   esac

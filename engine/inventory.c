@@ -10,6 +10,7 @@
  * ever shortens a field), so every string of the inventory — header names,
  * values — points into that one copy. */
 #include "engine/inventory.h"
+#include "engine/mix64.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -140,15 +141,6 @@ static bool valid_var_name(const char *s)
 }
 
 /* ---- hashing ------------------------------------------------------------ */
-
-static uint64_t mix64(uint64_t x) /* splitmix64 finaliser */
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 static uint64_t hash_mac(const uint8_t mac[6])
 {

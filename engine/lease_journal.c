@@ -1,6 +1,7 @@
 /* engine/lease_journal.c — append-only journal with group commit and
  * online compaction.  Format and promises: see lease_journal.h. */
 #include "engine/lease_journal.h"
+#include "engine/mix64.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -411,16 +412,6 @@ struct lj_hll {
     uint8_t reg[1u << LJ_HLL_BITS];
 };
 
-static inline uint64_t lj_mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* p: an upsert payload of len bytes, which starts with htype, hlen, chaddr
  * (lj_put_key).  A malformed key is hashed as it is: lj_dispatch rejects it. */
 static void lj_hll_add(struct lj_hll *h, const uint8_t *p, uint32_t len)
@@ -430,7 +421,7 @@ static void lj_hll_add(struct lj_hll *h, const uint8_t *p, uint32_t len)
     memcpy(key, p, n < len ? n : len);
     uint64_t w[3];
     memcpy(w, key, sizeof w);
-    uint64_t x = lj_mix64(lj_mix64(lj_mix64(w[0]) ^ w[1]) ^ w[2]);
+    uint64_t x = mix64(mix64(mix64(w[0]) ^ w[1]) ^ w[2]);
     unsigned idx = (unsigned)(x >> (64 - LJ_HLL_BITS));
     uint64_t rest = x << LJ_HLL_BITS | (uint64_t)1 << (LJ_HLL_BITS - 1); /* guard: rank <= 53 */
     uint8_t rank = (uint8_t)(__builtin_clzll(rest) + 1);

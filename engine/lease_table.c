@@ -24,6 +24,7 @@
  * never reused, so pointer comparison cannot suffer ABA.
  */
 #include "engine/lease_table.h"
+#include "engine/mix64.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -121,16 +122,6 @@ struct lease_table {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static inline uint64_t lt_mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 static inline uint32_t lt_mix32(uint32_t x)
 {
     x ^= x >> 16;
@@ -156,8 +147,8 @@ static uint64_t lt_hash_key(const struct lease_key *k)
     uint64_t a, b;
     memcpy(&a, k->chaddr, 8);
     memcpy(&b, k->chaddr + 8, 8);
-    uint64_t h = lt_mix64(((uint64_t)k->htype << 8 | k->hlen) ^ a * 0x9E3779B97F4A7C15ull);
-    return lt_mix64(h ^ b * 0xC2B2AE3D27D4EB4Full);
+    uint64_t h = mix64(((uint64_t)k->htype << 8 | k->hlen) ^ a * 0x9E3779B97F4A7C15ull);
+    return mix64(h ^ b * 0xC2B2AE3D27D4EB4Full);
 }
 
 static inline unsigned lt_ipset_of(const struct lease_table *t, uint32_t ip)

@@ -6,6 +6,7 @@
  * the event ring.  Nothing is allocated after tracker_create on the recording
  * paths; readers (API, snapshot) allocate what they return. */
 #include "engine/tracker.h"
+#include "engine/mix64.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -222,16 +223,6 @@ static void mac_of(uint64_t key, uint8_t mac[6])
 {
     for (int i = 0; i < 6; i++)
         mac[i] = (uint8_t)(key >> (40 - 8 * i));
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
 }
 
 static bool valid_mac(const uint8_t *mac)
