@@ -19,6 +19,11 @@
 #   BENCH_TFTP_MAX      transfer cap given to atftpd (--maxthread) and dnsmasq
 #                       (--tftp-max), raised as an admin would for a storm [1000]
 #   BENCH_LOSS          loss row: share dropped each way [0.01]; 0 or "no": no loss row
+#   BENCH_LOSS_BIG      big-file loss row: an 8 MiB kernel, one client, 2 transfers, to see
+#                       what a lost block costs a long transfer (the loader's row is
+#                       dominated by the client's 1 s RRQ timeout) [bootstorm]: the servers
+#                       to run it against ("no": none; the lock-step servers' 1-3 s
+#                       timeouts make it minutes long for them)
 #   BENCH_LOSS_XFERS    transfers per loss cell, 16 clients at a time [320; 160 with
 #                       BENCH_QUICK]: each transfer whose RRQ (or OACK) is lost costs
 #                       a 1 s timeout, so few transfers make the mean a lottery
@@ -91,8 +96,9 @@ mkdir -p "$ROOT"
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$ROOT/initrd.img"
 head -c $((40 * 1024)) /dev/urandom >"$ROOT/pxelinux.0"
 chmod -R a+rX "$ROOT"
+head -c $((8 * 1024 * 1024)) "$ROOT/initrd.img" >"$ROOT/vmlinuz"
 cat "$ROOT/initrd.img" "$ROOT/pxelinux.0" >/dev/null   # page cache
-file_of() { case $1 in initrd) echo initrd.img ;; loader) echo pxelinux.0 ;; esac; }
+file_of() { case $1 in initrd) echo initrd.img ;; loader) echo pxelinux.0 ;; kernel) echo vmlinuz ;; esac; }
 
 # which servers can run here (a missing one is skipped with the reason, not faked)
 SKIPPED=()
@@ -202,7 +208,8 @@ cell() {  # KIND SERVER FILE CLIENTS BLK WS CLIENT-ARGS...
   start_server "$s" || {
     echo -e "$kind\t$s\t$f\t$c\t$b\t$w\t0\t0\t0\t0\t0\t0\t-\t-\t0\t0\t0\tserver did not start" >>"$RES"; return; }
   case $kind in loss*)
-    relay_start "${kind#loss}" || {
+    local drop=${kind#loss}; drop=${drop#k}   # loss<D> (loader) or lossk<D> (kernel)
+    relay_start "$drop" || {
       relay_stop; stop_server
       echo -e "$kind\t$s\t$f\t$c\t$b\t$w\t0\t0\t0\t0\t0\t0\t-\t-\t0\t0\t0\trelay did not start" >>"$RES"; return; }
     port=$RELAY_PORT ;;
@@ -259,6 +266,17 @@ case $LOSS in 0|0.0|no|"") ;; *)
         cell "loss$d" "$s" loader 16 1468 "$w" --transfers "$LOSS_XFERS"
       done
     done
+  done
+  BIG=${BENCH_LOSS_BIG:-bootstorm}
+  [ "$BIG" = no ] && BIG=""
+  [ -n "$BIG" ] && echo "bench/tftp.sh: big-file loss row: kernel 8 MiB, 1 client, 2 transfers, servers: $BIG" >&2
+  for w in $WINS; do
+    for s in "${have[@]}"; do
+      case " $BIG " in *" $s "*) ;; *) continue ;; esac
+      for d in 0 "$LOSS"; do
+        cell "lossk$d" "$s" kernel 1 1468 "$w" --transfers 2
+      done
+    done
   done ;;
 esac
 
@@ -267,7 +285,7 @@ import sys
 from collections import OrderedDict
 path, loss, cpu_source = sys.argv[1], sys.argv[2], sys.argv[3]
 skipped = sys.argv[4:]
-LABEL = {"initrd": "initrd 64 MiB", "loader": "loader 40 KiB"}
+LABEL = {"initrd": "initrd 64 MiB", "loader": "loader 40 KiB", "kernel": "kernel 8 MiB"}
 WINDOWS = {"bootstorm": True, "atftpd": True, "tftpd-hpa": False, "dnsmasq": False}  # RFC 7440 support
 rows, lossrows, neg = OrderedDict(), OrderedDict(), {}
 servers = []
@@ -285,8 +303,10 @@ for line in open(path):
         neg[(s, b, w)] = (r["nb"], r["nw"])
     if kind == "sweep":
         rows.setdefault((fn, c, b, w), {})[s] = r
+    elif kind.startswith("lossk"):
+        lossrows.setdefault((s, w, "kernel 8 MiB, 1 client"), {})[kind[5:]] = r
     else:
-        lossrows.setdefault((s, w), {})[kind[4:]] = r
+        lossrows.setdefault((s, w, "loader 40 KiB, 16 clients"), {})[kind[4:]] = r
 
 def per_core(r):   # MB/s per server core: MB moved per second of server CPU
     return r["mbps"] * r["secs"] / r["cpu"] if r["cpu"] > 0 else float("nan")
@@ -344,15 +364,16 @@ if "bootstorm" in servers and len(servers) > 1:
               fmt(per_gb(B) / cg, 2) if cg and cg == cg else "-"))
     print()
 if lossrows:
-    print("Loss: loader 40 KiB, 16 clients, blksize 1468, the same transfers through tests/integration/udp_relay.py, "
+    print("Loss: blksize 1468, the same transfers through tests/integration/udp_relay.py, "
           "without loss and with %s dropped each way: the wall time of the whole batch, and the mean time of "
           "one transfer (a lost RRQ costs the client's own 1 s timeout: no server can help there; a lost OACK "
           "or ACK 0 costs bootstorm 1 s too: atftp aborts on a second OACK, so it is not resent sooner), and "
-          "the median, which those 1 s lotteries do not move:" % loss)
+          "the median, which those 1 s lotteries do not move.  The kernel row shows what lost blocks cost a long "
+          "transfer (about 1%% of its 5,700 blocks each way):" % loss)
     print()
-    print("| server | window | batch s loss-free → lossy | slowdown | mean transfer ms loss-free → lossy | slowdown | p50 ms loss-free → lossy | slowdown | p99 ms loss-free → lossy | failed (lossy) | notes |")
-    print("|---|---:|---|---:|---|---:|---|---:|---|---:|---|")
-    for (s, w), d in lossrows.items():
+    print("| file | server | window | batch s loss-free → lossy | slowdown | mean transfer ms loss-free → lossy | slowdown | p50 ms loss-free → lossy | slowdown | p99 ms loss-free → lossy | failed (lossy) | notes |")
+    print("|---|---|---:|---|---:|---|---:|---|---:|---|---:|---|")
+    for (s, w, fl), d in lossrows.items():
         a, l = d.get("0"), d.get(loss)
         if not a or not l:
             continue
@@ -361,8 +382,8 @@ if lossrows:
                 return fmt(float(y) / float(x), 1) + "x" if float(x) else "-"
             except ValueError:
                 return "-"
-        print("| %s | %s | %.2f → %.2f | %s | %s → %s | %s | %s → %s | %s | %s → %s | %d | %s |" % (
-            s, window(s, "1468", w), a["secs"], l["secs"], fmt(l["secs"] / a["secs"], 1) + "x" if a["secs"] else "-",
+        print("| %s | %s | %s | %.2f → %.2f | %s | %s → %s | %s | %s → %s | %s | %s → %s | %d | %s |" % (
+            fl, s, window(s, "1468", w), a["secs"], l["secs"], fmt(l["secs"] / a["secs"], 1) + "x" if a["secs"] else "-",
             fmt(a["mean"]), fmt(l["mean"]), fmt(l["mean"] / a["mean"], 1) + "x" if a["mean"] == a["mean"] and a["mean"] else "-",
             a["p50"], l["p50"], ratio(a["p50"], l["p50"]), a["p99"], l["p99"], l["failed"], l["note"]))
     print()

@@ -62,7 +62,8 @@
 #define DUP_GRACE_MS 1000        /* an identical request this soon after the start is a retransmission */
 #define PACE_MS 1                /* socket buffer full: try again this much later */
 #define GSO_MAX_BYTES 65000      /* UDP GSO: one datagram of up to this, cut by the kernel */
-#define RTO_MIN_MS 30            /* adaptive retransmission timeout floor (RFC 6298 style) */
+#define RTO_MIN_MS 2             /* adaptive retransmission timeout floor (RFC 6298 style; a LAN RTT is ~0.1 ms:
+                                  * the estimate, SRTT + 4 RTTVAR, sets the real value) */
 #define DRAIN_MS 1500            /* stopping: running transfers get this long, then end */
 #define DALLY_MS 1000            /* WRQ: re-acknowledge a repeated final DATA this long */
 /* A client that did not send RFC 2349's timeout is assumed to retransmit within
