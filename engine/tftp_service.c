@@ -83,6 +83,7 @@ static uint32_t rto_cap_ms(uint32_t client_timeout_s)
     return cap > TFTP_SEND_RTO_MAX_MS ? cap : TFTP_SEND_RTO_MAX_MS;
 }
 #define RA_STEP (4u << 20)       /* readahead of mapped files, bytes per advice */
+#define RA_FRESH_MS 2000         /* a range advised this recently is not advised again */
 #define MAP_IDLE_MAX 64          /* unreferenced mappings kept for the next request */
 #define XBUCKETS 4096u           /* client addr:port hash (transfers and queue) */
 #define MBUCKETS 256u            /* mapped-file hash */
@@ -107,6 +108,7 @@ struct tmap {
     uint32_t refs;
     bool na_known;
     uint64_t na_size;           /* netascii size, computed on first netascii request */
+    uint64_t ra_hi, ra_ms;      /* readahead: [0, ra_hi) advised since ra_ms */
 };
 
 /* What a read transfer sends: a mapped file or a virtual file. */
@@ -715,8 +717,12 @@ static void read_fail(struct xfer *x, const char *why)
 static void read_apply(struct xfer *x, const struct tftp_send_actions *a)
 {
     struct tftp_service *s = x->svc;
-    if (a->send_oack)
-        xfer_sendto(x, &x->peer, x->oack, x->oack_len);
+    if (a->send_oack) {
+        /* with the loop's next submission (copied: x may be reused before it) */
+        if (x->oack_len > IO_DGRAM_HEAD_MAX ||
+            io_send_datagram(s->loop, x->fd, &x->peer, x->oack, x->oack_len, NULL, 0) < 0)
+            xfer_sendto(x, &x->peer, x->oack, x->oack_len);
+    }
     if (a->count) {
         /* The new range covers everything still worth sending: blocks below
          * a->first are acknowledged, and a range never shrinks at the top. */
@@ -824,8 +830,21 @@ static void xfer_readahead(struct xfer *x)
     if (x->src.map && x->mode == TFTP_MODE_OCTET && x->ra_next < x->src.size) {
         uint64_t hi = tftp_send_block_offset(&x->tx, x->tx_end) + RA_STEP;
         if (hi > x->ra_next) {
+            struct tmap *m = x->src.map;
             uint64_t len = x->src.size - x->ra_next < RA_STEP ? x->src.size - x->ra_next : RA_STEP;
-            madvise((void *)(x->src.data + x->ra_next), len, MADV_WILLNEED);
+            /* a step another transfer of this mapping advised lately is skipped:
+             * 200 clients of one loader make one madvise, not 200 */
+            uint64_t now = now_ms(x->svc), end = x->ra_next + len;
+            bool fresh = now - m->ra_ms <= RA_FRESH_MS;
+            if (!fresh || end > m->ra_hi) {
+                madvise((void *)(x->src.data + x->ra_next), len, MADV_WILLNEED);
+                if (!fresh) {
+                    m->ra_hi = 0;
+                    m->ra_ms = now;
+                }
+                if (end > m->ra_hi)
+                    m->ra_hi = end;
+            }
             x->ra_next += RA_STEP;
         }
     }
@@ -1250,7 +1269,8 @@ static bool no_room_errno(int e)
 static int xfer_socket(struct tftp_service *s, const struct request *rq, int sndbuf)
 {
     char err[160];
-    struct sock_udp_opts so = {.sndbuf = sndbuf};
+    /* DATA never exceeds the interface MTU (blksize is capped to it) */
+    struct sock_udp_opts so = {.sndbuf = sndbuf, .pmtu_discover = true};
     uint32_t addr = rq->local ? rq->local : s->cfg.listen_addr;
     return sock_udp_bind_range(addr, s->cfg.ports_lo, s->cfg.ports_hi, &s->port_hint, &so, err, sizeof(err));
 }

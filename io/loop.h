@@ -138,7 +138,8 @@ int io_send(struct io_loop *loop, struct io_op *op, int fd, const struct iovec *
  * the process must ignore SIGPIPE, or a peer that has gone kills it. */
 int io_sendfile(struct io_loop *loop, struct io_op *op, int sock_fd, int file_fd, uint64_t off, size_t len);
 /* One datagram sent without a completion: head (copied, at most
- * IO_DGRAM_HEAD_MAX bytes) followed by body (NOT copied) to `to`.  On io_uring
+ * IO_DGRAM_HEAD_MAX bytes: a protocol header, or a whole small reply) followed
+ * by body (NOT copied) to `to`.  On io_uring
  * it goes to the kernel with the loop's next submission — the io_uring_enter
  * that also waits, so it costs no syscall of its own — and is sent there and
  * then (MSG_DONTWAIT: never parked in the ring); on epoll it is sent at once.
@@ -148,7 +149,7 @@ int io_sendfile(struct io_loop *loop, struct io_op *op, int sock_fd, int file_fd
  * -EAGAIN with a full socket buffer).  A queued datagram that fails later is
  * lost like any datagram (counted in stats.dgram_errors); the caller's
  * retransmission repairs it. */
-#define IO_DGRAM_HEAD_MAX 16
+#define IO_DGRAM_HEAD_MAX 96
 int io_send_datagram(struct io_loop *loop, int fd, const struct sockaddr_in *to, const void *head, size_t head_len,
                      const void *body, size_t body_len);
 /* Hands every queued datagram to the kernel now (no-op when none is queued). */

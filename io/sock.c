@@ -63,8 +63,10 @@ static int udp_socket(const struct sock_udp_opts *o, char *err, size_t errlen)
         return -e;
     }
     /* Large datagrams must not be dropped for path MTU reasons on a LAN. */
-    int pmtu = IP_PMTUDISC_DONT;
-    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+    if (!o || !o->pmtu_discover) {
+        int pmtu = IP_PMTUDISC_DONT;
+        setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+    }
     return fd;
 }
 

@@ -14,6 +14,12 @@ struct sock_udp_opts {
     bool pktinfo;       /* IP_PKTINFO: learn the receiving interface and address */
     const char *ifname; /* SO_BINDTODEVICE when set */
     int rcvbuf, sndbuf; /* bytes; 0 = leave the kernel default */
+    /* Leave path-MTU discovery at the kernel's default (IP_PMTUDISC_WANT): a
+     * datagram that fits the path MTU goes with DF set, which also spares the
+     * kernel its per-packet IP ID hash (~4% of a lock-step TFTP server's CPU);
+     * a bigger one is fragmented here.  Off (the default): DF never set, so a
+     * router may fragment a large DHCP reply. */
+    bool pmtu_discover;
 };
 
 /* TCP listener on addr:port (addr in network order; INADDR_ANY for all),

@@ -156,7 +156,14 @@ Test(sock, udp_bind_options, .timeout = 10)
     cr_assert_geq(fd, 0, "%s", err);
     cr_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
     cr_assert_eq(getopt_int(fd, IPPROTO_IP, IP_PKTINFO), 0);
+    cr_assert_eq(getopt_int(fd, IPPROTO_IP, IP_MTU_DISCOVER), IP_PMTUDISC_DONT, "DF never set by default");
     cr_assert_gt(sock_local_port(fd), 0);
+    close(fd);
+
+    struct sock_udp_opts df = {.pmtu_discover = true};
+    fd = sock_udp_bind(LO, 0, &df, err, sizeof(err));
+    cr_assert_geq(fd, 0, "%s", err);
+    cr_assert_eq(getopt_int(fd, IPPROTO_IP, IP_MTU_DISCOVER), IP_PMTUDISC_WANT, "pmtu_discover: the kernel default");
     close(fd);
 
     struct sock_udp_opts o = {.reuseport = true, .broadcast = true, .pktinfo = true, .rcvbuf = 1 << 20,
