@@ -45,6 +45,7 @@ struct conn {
     enum conn_state state;
     struct io_op recv_op, send_op;
     struct io_timer timer;
+    uint64_t deadline_ms; /* when the connection times out; the timer may be armed earlier */
     struct sockaddr_in peer;
     uint64_t head_started_ms;   /* first byte of the current request head */
     uint64_t req_started_ms;
@@ -204,14 +205,26 @@ static void conn_close(struct conn *c)
     conn_maybe_free(c);
 }
 
+/* Lazy: every chunk sent moves the deadline, but the timer heap is touched
+ * only when the deadline comes sooner than the armed timer (a change of
+ * phase), or when the timer fires early and re-arms for the rest. */
 static void arm_timer(struct conn *c, unsigned seconds)
 {
-    io_timer_arm(c->svc->loop, &c->timer, (uint64_t)seconds * 1000u);
+    struct io_loop *loop = c->svc->loop;
+    uint64_t ms = (uint64_t)seconds * 1000u;
+    c->deadline_ms = io_loop_now_ms(loop) + ms;
+    if (!io_timer_armed(&c->timer) || io_timer_due_ms(&c->timer) > c->deadline_ms)
+        io_timer_arm(loop, &c->timer, ms);
 }
 
 static void on_timer(struct io_timer *t)
 {
     struct conn *c = t->owner;
+    uint64_t now = io_loop_now_ms(c->svc->loop);
+    if (c->deadline_ms > now) {
+        io_timer_arm(c->svc->loop, &c->timer, c->deadline_ms - now);
+        return;
+    }
     c->svc->st.timeouts++;
     conn_close(c);
 }

@@ -332,7 +332,15 @@ void io_timer_cancel(struct io_loop *loop, struct io_timer *t)
 
 void io_timer_arm(struct io_loop *loop, struct io_timer *t, uint64_t after_ms)
 {
-    io_timer_cancel(loop, t);
+    if (t->heap_index) { /* re-armed: moved within the heap, not taken out and put back */
+        uint64_t old = t->due_ms;
+        t->due_ms = loop->now_ms + after_ms;
+        if (t->due_ms < old)
+            heap_up(loop, t->heap_index);
+        else if (t->due_ms > old)
+            heap_down(loop, t->heap_index);
+        return;
+    }
     if (loop->heap_len + 1 >= loop->heap_cap) {
         uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 256;
         struct io_timer **h = realloc(loop->heap, cap * sizeof(*h));

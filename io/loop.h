@@ -162,6 +162,8 @@ bool io_op_busy(const struct io_op *op);
 void io_timer_arm(struct io_loop *loop, struct io_timer *t, uint64_t after_ms);
 void io_timer_cancel(struct io_loop *loop, struct io_timer *t);
 static inline bool io_timer_armed(const struct io_timer *t) { return t->heap_index != 0; }
+/* The loop time (io_loop_now_ms) an armed timer fires at. */
+static inline uint64_t io_timer_due_ms(const struct io_timer *t) { return t->due_ms; }
 
 /* Counters for metrics and tests. */
 struct io_loop_stats {

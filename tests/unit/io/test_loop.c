@@ -1722,3 +1722,32 @@ BOTH(udp_send_datagram, 15)
     close(rfd);
     io_loop_free(loop);
 }
+
+/* Re-arming an armed timer moves it within the heap, both ways: half the
+ * timers are moved later and half sooner, all while armed, and they still fire
+ * in deadline order, none early, none twice. */
+BOTH(timer_rearm_in_place, 15)
+{
+    tc = (struct tcase){.loop = new_loop(be)};
+    for (int i = 0; i < NTIMERS; i++) {
+        tc.t[i].fn = on_tc;
+        io_timer_arm(tc.loop, &tc.t[i], 60 + (uint64_t)((i * 31) % 60));
+    }
+    for (int i = 0; i < NTIMERS; i++) {
+        tc.delay[i] = i % 2 ? (uint64_t)((i * 7919) % 50) : 130 + (uint64_t)((i * 13) % 50);
+        tc.armed_at[i] = io_loop_now_ms(tc.loop);
+        io_timer_arm(tc.loop, &tc.t[i], tc.delay[i]);
+        cr_assert(io_timer_armed(&tc.t[i]));
+        cr_assert_eq(io_timer_due_ms(&tc.t[i]), tc.armed_at[i] + tc.delay[i]);
+    }
+    cr_assert(drive(tc.loop, &tc.fired, NTIMERS, 5000), "%d of %d timers fired", tc.fired, NTIMERS);
+    drive_for(tc.loop, 50);
+    cr_assert_eq(tc.fired, NTIMERS, "a timer fired twice");
+    for (int k = 0; k < NTIMERS; k++) {
+        int i = tc.order[k];
+        cr_assert_geq(tc.fired_at[i], tc.armed_at[i] + tc.delay[i], "timer %d fired early", i);
+        if (k > 0)
+            cr_assert_geq(tc.delay[i], tc.delay[tc.order[k - 1]], "timer %d fired before timer %d", tc.order[k - 1], i);
+    }
+    io_loop_free(tc.loop);
+}
