@@ -50,6 +50,7 @@
 
 #define REPLY_MAX 1472         /* 1500-byte MTU less IP and UDP headers */
 #define QUEUE_MAX 256          /* replies held per worker per turn */
+#define DRAIN_MAX 256          /* datagrams read straight from a socket per turn (dhcp_service_flush) */
 #define HELD_MAX 1024          /* ACKs waiting for their fdatasync (--fsync-interval-ms 0); when
                                   full, the worker waits for the disk rather than drop them */
 #define HELD_WAIT_MAX_MS 5000  /* at shutdown: how long held ACKs may wait for the disk */
@@ -1322,6 +1323,12 @@ void dhcp_service_flush(struct dhcp_service *s)
         if (s->inv != before)
             apply_statics(s->sh, s->inv); /* a reload: reservations may have moved */
     }
+    /* What waits on the sockets now is answered this turn: on a worker that
+     * also carries a storm's TFTP and HTTP, the ring hands a socket's datagrams
+     * over a few per turn, and the queue grew to megabytes (installers timing
+     * out) while the turns were short */
+    for (int i = 0; i < s->nsocks; i++)
+        io_recvmsg_drain(s->loop, &s->socks[i].op, DRAIN_MAX);
     if (s->nq)
         send_queue(s);
     else if (s->journal_dirty && s->sh->store && lease_store_sync_delay_ms(s->sh->store) >= 0 &&

@@ -65,7 +65,7 @@ static void worker_idle(void *arg)
     if (w->http)
         http_service_flush_log(w->http);
     if (w->tftp) /* tftp */
-        tftp_service_flush_log(w->tftp);
+        tftp_service_idle(w->tftp); /* requests waiting on the socket, then the log */
     web_worker_idle(w->ww); /* tracking: events to the streams, counters to the metrics */
     int st = atomic_load(&w->stopping);
     if (!st)

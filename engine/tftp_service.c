@@ -83,6 +83,7 @@ static uint32_t rto_cap_ms(uint32_t client_timeout_s)
     return cap > TFTP_SEND_RTO_MAX_MS ? cap : TFTP_SEND_RTO_MAX_MS;
 }
 #define RA_STEP (4u << 20)       /* readahead of mapped files, bytes per advice */
+#define REQ_DRAIN_MAX 128        /* requests read straight from the request socket per turn */
 #define RA_FRESH_MS 2000         /* a range advised this recently is not advised again */
 #define MAP_IDLE_MAX 64          /* unreferenced mappings kept for the next request */
 #define XBUCKETS 4096u           /* client addr:port hash (transfers and queue) */
@@ -271,6 +272,13 @@ static void log_line(struct tftp_service *s, const char *fmt, ...)
 void tftp_service_flush_log(struct tftp_service *s)
 {
     logbuf_flush(&s->log);
+}
+
+void tftp_service_idle(struct tftp_service *s)
+{
+    if (!s->draining)
+        io_recvmsg_drain(s->loop, &s->req_op, REQ_DRAIN_MAX);
+    tftp_service_flush_log(s);
 }
 
 /* ---- mapped files --------------------------------------------------------------- */

@@ -139,6 +139,10 @@ void tftp_service_abort(struct tftp_service *s);
 unsigned tftp_service_open_transfers(const struct tftp_service *s);
 /* Writes buffered log lines (call from the loop's idle hook). */
 void tftp_service_flush_log(struct tftp_service *s);
+/* Once per loop turn (the idle hook): answers the requests already waiting on
+ * the request socket (a storm's RRQs must not wait behind the ring's DATA and
+ * ACK completions), then flushes the log. */
+void tftp_service_idle(struct tftp_service *s);
 void tftp_service_get_stats(const struct tftp_service *s, struct tftp_service_stats *out);
 /* Frees the service.  Call after the loop stopped running; transfers still open
  * are closed without completions. */

@@ -133,6 +133,59 @@ void io_flush(struct io_loop *loop)
         loop->ops->flush(loop);
 }
 
+int io_recvmsg_direct(struct io_loop *loop, struct io_op *op, struct io_completion *c,
+                      struct sockaddr_storage *peer)
+{
+    char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+    struct iovec iov = {loop->scratch, loop->cfg.recv_buffer_size};
+    struct msghdr m = {.msg_name = peer, .msg_namelen = sizeof(*peer), .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+    ssize_t n = recvmsg(op->fd, &m, MSG_DONTWAIT);
+    if (n < 0) {
+        c->res = errno == EINTR || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        return c->res;
+    }
+    c->res = (int)n;
+    c->buf = loop->scratch;
+    c->len = (size_t)n;
+    c->peer = peer;
+    c->peer_len = m.msg_namelen;
+    c->truncated = (m.msg_flags & MSG_TRUNC) != 0;
+    if (c->truncated)
+        loop->stats.truncated++;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            c->ifindex = pi.ipi_ifindex;
+            c->local = pi.ipi_spec_dst;
+        }
+    }
+    return c->res;
+}
+
+unsigned io_recvmsg_drain(struct io_loop *loop, struct io_op *op, unsigned max)
+{
+    if (op->kind != IO_OP_RECVMSG || !op->queued || op->cancel_requested)
+        return 0;
+    if (!loop->scratch && !(loop->scratch = malloc(loop->cfg.recv_buffer_size)))
+        return 0;
+    unsigned n = 0;
+    while (n < max && op->queued && !op->cancel_requested) {
+        struct io_completion c = {.more = true};
+        struct sockaddr_storage peer;
+        int r = io_recvmsg_direct(loop, op, &c, &peer);
+        if (r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH)
+            continue; /* an ICMP error left on the socket: not a datagram, not an end */
+        if (r < 0)
+            break;    /* none waiting (or an error: the op itself will report it) */
+        loop->stats.drained++;
+        n++;
+        io_deliver(op, &c);
+    }
+    return n;
+}
+
 /* Both backends' direct path: one sendmsg now. */
 int io_sendmsg_dgram_now(int fd, const struct sockaddr_in *to, const void *head, size_t head_len, const void *body,
                          size_t body_len)

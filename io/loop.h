@@ -152,6 +152,14 @@ int io_sendfile(struct io_loop *loop, struct io_op *op, int sock_fd, int file_fd
 #define IO_DGRAM_HEAD_MAX 96
 int io_send_datagram(struct io_loop *loop, int fd, const struct sockaddr_in *to, const void *head, size_t head_len,
                      const void *body, size_t body_len);
+/* Delivers up to max datagrams already waiting on the socket of a running
+ * recvmsg op through its callback now, read with recvmsg(2) rather than
+ * through the ring; returns how many.  For a socket whose datagrams must not
+ * wait behind the ring's other completions (DHCP on a worker also busy with
+ * thousands of TFTP and HTTP completions: the ring delivers a socket's
+ * datagrams a few per turn).  Call it outside callbacks (an idle hook): the op's
+ * callback runs inside this call. */
+unsigned io_recvmsg_drain(struct io_loop *loop, struct io_op *op, unsigned max);
 /* Hands every queued datagram to the kernel now (no-op when none is queued). */
 void io_flush(struct io_loop *loop);
 /* Requests the end of an in-flight op; its final completion follows
@@ -169,6 +177,7 @@ static inline uint64_t io_timer_due_ms(const struct io_timer *t) { return t->due
 struct io_loop_stats {
     uint64_t turns, completions, submits, enobufs, truncated;
     uint64_t dgrams_queued, dgram_errors; /* io_send_datagram: queued in the ring; failed there */
+    uint64_t drained;                     /* datagrams io_recvmsg_drain delivered */
 };
 void io_loop_get_stats(const struct io_loop *loop, struct io_loop_stats *out);
 

@@ -158,39 +158,17 @@ static void on_readable(struct io_loop *loop, struct io_op *op)
                 return; /* drained */
         } else if (op->kind == IO_OP_RECVMSG) {
             struct sockaddr_storage peer;
-            char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-            struct iovec iov = {loop->scratch, loop->cfg.recv_buffer_size};
-            struct msghdr m = {.msg_name = &peer, .msg_namelen = sizeof(peer),
-                               .msg_iov = &iov, .msg_iovlen = 1,
-                               .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-            ssize_t n = recvmsg(op->fd, &m, MSG_DONTWAIT);
+            int n = io_recvmsg_direct(loop, op, &c, &peer);
+            if (n == -EAGAIN)
+                return;
+            /* ICMP errors surface here on UDP; they are not fatal */
+            if (n == -ECONNREFUSED || n == -EHOSTUNREACH || n == -ENETUNREACH)
+                continue;
             if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                    return;
-                /* ICMP errors surface here on UDP; they are not fatal */
-                if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)
-                    continue;
-                c.res = -errno;
                 c.more = false;
                 finish_reader(loop, op);
                 io_deliver(op, &c);
                 return;
-            }
-            c.res = (int)n;
-            c.buf = loop->scratch;
-            c.len = (size_t)n;
-            c.peer = &peer;
-            c.peer_len = m.msg_namelen;
-            c.truncated = (m.msg_flags & MSG_TRUNC) != 0;
-            if (c.truncated)
-                loop->stats.truncated++;
-            for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
-                if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
-                    struct in_pktinfo pi;
-                    memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-                    c.ifindex = pi.ipi_ifindex;
-                    c.local = pi.ipi_spec_dst;
-                }
             }
             io_deliver(op, &c);
         }

@@ -80,6 +80,11 @@ void io_deliver(struct io_op *op, const struct io_completion *c);
 /* sendfile(2) attempt for a queued op: returns bytes, or -errno (-EAGAIN to wait). */
 int io_try_sendfile(struct io_op *op);
 
+/* One datagram by recvmsg(2) now into loop->scratch, filling c (buf, len,
+ * peer, ifindex, local, truncated; res = bytes or -errno, -EAGAIN when none
+ * waits).  Returns c->res. */
+int io_recvmsg_direct(struct io_loop *loop, struct io_op *op, struct io_completion *c,
+                      struct sockaddr_storage *peer);
 /* One datagram by sendmsg(2) now: 0 or -errno (both backends). */
 int io_sendmsg_dgram_now(int fd, const struct sockaddr_in *to, const void *head, size_t head_len, const void *body,
                          size_t body_len);

@@ -1751,3 +1751,44 @@ BOTH(timer_rearm_in_place, 15)
     }
     io_loop_free(tc.loop);
 }
+
+/* io_recvmsg_drain hands a running recvmsg op the datagrams waiting on its
+ * socket now, through its callback, at most max per call, each once, with
+ * the same source address as the ring would give; then the op goes on
+ * receiving as before.  Nothing is delivered for an op not running. */
+BOTH(udp_recvmsg_drain, 15)
+{
+    struct io_loop *loop = new_loop(be);
+    static struct urx u;
+    urx_start(&u, loop, htonl(INADDR_LOOPBACK), 1 << 20);
+    uint16_t sport = (uint16_t)sock_local_port(u.fd), cport;
+    int cfd = udp_client(&cport);
+    for (uint32_t i = 0; i < 100; i++)
+        udp_send(cfd, "127.0.0.1", sport, &i, sizeof(i));
+    unsigned n = io_recvmsg_drain(loop, &u.op, 40);
+    cr_assert_eq(n, 40);
+    cr_assert_eq(u.got, 40);
+    n = io_recvmsg_drain(loop, &u.op, 1000);
+    cr_assert_eq(n, 60, "%u", n);
+    cr_assert_eq(u.got, 100);
+    cr_assert_eq(io_recvmsg_drain(loop, &u.op, 1000), 0, "nothing left");
+    for (int i = 0; i < 100; i++) {
+        uint32_t seq;
+        memcpy(&seq, u.d[i].head, sizeof(seq));
+        cr_assert_eq(seq, (uint32_t)i, "datagram %d arrived as %u", i, seq);
+        cr_assert_eq(ntohs(u.d[i].peer.sin_port), cport);
+    }
+    struct io_loop_stats st;
+    io_loop_get_stats(loop, &st);
+    cr_assert_eq(st.drained, 100);
+    /* the op still receives through the ring (or epoll) */
+    udp_send(cfd, "127.0.0.1", sport, "x", 1);
+    cr_assert(drive(loop, &u.got, 101, 5000), "got %d of 101", u.got);
+    QV(io_cancel(loop, &u.op));
+    cr_assert(drive(loop, &u.final, 1, 5000));
+    udp_send(cfd, "127.0.0.1", sport, "y", 1);
+    cr_assert_eq(io_recvmsg_drain(loop, &u.op, 10), 0, "a finished op gets nothing");
+    close(cfd);
+    close(u.fd);
+    io_loop_free(loop);
+}
