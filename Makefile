@@ -45,6 +45,9 @@ FUZZ_SECONDS ?= 20
 DEMO_MACHINES ?= 200
 
 .PHONY: all deps test unit integration e2e asan tsan bench fuzz demo clean help
+# objects made on the way to a test binary are kept: deleting them as intermediates
+# relinked every unit binary on the next make
+.SECONDARY:
 all: $(BOOTSTORM) $(LOADGEN)
 
 help:
@@ -78,7 +81,7 @@ $(LOADGEN): $(LOAD_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(LIB)
+$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(O)/obj/tests/unit/common/lsan_runner.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
@@ -98,7 +101,7 @@ test: deps
 
 asan:
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=asan all $(UNIT_SRC:%.c=build/asan/%)
-	@UNIT_JOBS=1 $(MAKE) --no-print-directory BUILD=asan unit
+	@$(MAKE) --no-print-directory BUILD=asan unit
 	@INTEGRATION_BACKENDS=uring $(MAKE) --no-print-directory BUILD=asan integration
 
 # Criterion cannot start under TSan (its BoxFort arena collides with TSan's

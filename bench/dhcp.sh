@@ -26,6 +26,9 @@
 #   BENCH_SERVERS      [bootstorm kea dnsmasq]
 #   BENCH_FSYNC_MS     bootstorm --fsync-interval-ms [5]
 #   BENCH_DHCP_OUTSTANDING  closed-loop exchanges in flight [256]
+#   BENCH_DHCP_FIXED   a fixed rate bootstorm-load offers every server too, for the
+#                      CPU per DORA at the same load (perfdhcp cannot offer much more
+#                      than 6,000/s here) [8000]; "no": skip
 #   BENCH_SERVER_CPU / BENCH_CLIENT_CPU  cores [0 / 1]
 #   BENCH_KEEP=1       keep the scratch directory (results.tsv, logs, lease files)
 #   BOOTSTORM LOADGEN  binaries [build/release/bin/bootstorm, bootstorm-load]
@@ -187,34 +190,35 @@ PY
   tail -n1 "$RES" | awk -F'\t' '{printf "  %-9s %6s/s offered: %6d DORAs acked, drops %7s%%, p99 DO %s RA %s ms %s\n", $2,$3,$8,$9,$10,$11,$13}' >&2
   awk -F'\t' 'END { exit !($9 != "" && $9 + 0 < 0.1 && $8 > 0) }' "$RES"
 }
-closed_loop() {  # SERVER
-  local s=$1 t0 t1 rss rc
-  start_server "$s" || { echo -e "closed\t$s\t0\t$SECS\t0\t0\t0\t0\t100\t-\t-\t-\tserver did not start" >>"$RES"; return; }
+closed_loop() {  # SERVER [RATE]: RATE 0 (default) = as fast as answers come
+  local s=$1 rate=${2:-0} kind=closed t0 t1 rss rc
+  [ "$rate" != 0 ] && kind=fixed
+  start_server "$s" || { echo -e "$kind\t$s\t$rate\t$SECS\t0\t0\t0\t0\t100\t-\t-\t-\tserver did not start" >>"$RES"; return; }
   rm -f "$BW/dl.json"
   t0=$(srv_cpu_us "$SPID")
   timeout -k 2 $((SECS + 30)) "${INC[@]}" taskset -c "$CCPU" "$LOADGEN" dhcp --server "$SIP" --giaddr "$CIP" --relay-port 67 \
-    --rate 0 --outstanding "$OUTST" --duration "$SECS" --progress no --json "$BW/dl.json" >"$BW/dl.out" 2>&1
+    --rate "$rate" --outstanding "$OUTST" --duration "$SECS" --progress no --json "$BW/dl.json" >"$BW/dl.out" 2>&1
   rc=$?
   t1=$(srv_cpu_us "$SPID")
   rss=$(proc_rss "$SPID")
   stop_server
-  python3 - "$s" "$SECS" $((t1 - t0)) "$rss" "$BW/dl.json" "$BW/dl.out" "$rc" >>"$RES" <<'PY'
+  python3 - "$s" "$SECS" $((t1 - t0)) "$rss" "$BW/dl.json" "$BW/dl.out" "$rc" "$kind" "$rate" >>"$RES" <<'PY'
 import json, sys
-s, secs, cpu, rss, jp, op, rc = sys.argv[1:8]
+s, secs, cpu, rss, jp, op, rc, kind, rate = sys.argv[1:10]
 try:
     j = json.load(open(jp))
 except Exception:
     last = [l for l in open(op, errors="replace").read().splitlines() if l.strip()][-1:] or [""]
-    print("\t".join(["closed", s, "0", secs, cpu, rss, "0", "0", "100", "-", "-", "-",
+    print("\t".join([kind, s, rate, secs, cpu, rss, "0", "0", "100", "-", "-", "-",
                      "bootstorm-load gave no result (exit %s): %s" % (rc, last[0][:100])]))
     sys.exit()
 ra = j["dora"]["p99_ms"] if j["dora"]["count"] else None
-print("\t".join(["closed", s, "0", "%.3f" % j["seconds"], cpu, rss, str(j["started"]), str(j["acked"]),
+print("\t".join([kind, s, rate, "%.3f" % j["seconds"], cpu, rss, str(j["started"]), str(j["acked"]),
                  "%.3f" % j["dropped_pct"], "%.2f" % j["offer"]["p99_ms"] if j["offer"]["count"] else "-", "-",
                  "%.2f" % ra if ra is not None else "-",
                  "%d NAK, %d late" % (j["naks"], j["late"]) if j["naks"] or j["late"] else ""]))
 PY
-  tail -n1 "$RES" | awk -F'\t' '{printf "  %-9s closed loop: %d DORAs acked in %s s, drops %s%%, p99 DORA %s ms %s\n", $2,$8,$4,$9,$12,$13}' >&2
+  tail -n1 "$RES" | awk -F'\t' '{printf "  %-9s %s %s: %d DORAs acked in %s s, drops %s%%, p99 DORA %s ms %s\n", $2,$1,$3,$8,$4,$9,$12,$13}' >&2
 }
 
 echo "bench/dhcp.sh: servers ${have[*]}; ${SECS}s per rate; rates $RATES; bootstorm --fsync-interval-ms $FSYNC" >&2
@@ -234,6 +238,13 @@ for s in "${have[@]}"; do
   echo "== $s: bootstorm-load dhcp, closed loop, $OUTST outstanding" >&2
   closed_loop "$s"
 done
+FIXED=${BENCH_DHCP_FIXED:-8000}
+if [ "$FIXED" != no ] && [ "$FIXED" != 0 ]; then
+  for s in "${have[@]}"; do
+    echo "== $s: bootstorm-load dhcp, fixed $FIXED/s" >&2
+    closed_loop "$s" "$FIXED"
+  done
+fi
 
 python3 - "$RES" "$FSYNC" "$OUTST" "$SRV_CPU_SOURCE" "${SKIPPED[@]}" <<'PY'
 import sys
@@ -243,7 +254,7 @@ skipped = sys.argv[5:]
 DUR = {"bootstorm": "journal, fsync batched (--fsync-interval-ms %s)" % fsync,
        "kea": "memfile lease file, appended, never fsynced",
        "dnsmasq": "lease file rewritten and fsynced on every change"}
-sweep, closed, servers = OrderedDict(), {}, []
+sweep, closed, fixed, servers = OrderedDict(), {}, {}, []
 for line in open(path):
     f = line.rstrip("\n").split("\t")
     if len(f) < 13:
@@ -257,6 +268,8 @@ for line in open(path):
         servers.append(r["s"])
     if r["kind"] == "sweep":
         sweep.setdefault(r["s"], []).append(r)
+    elif r["kind"] == "fixed":
+        fixed[r["s"]] = r
     else:
         closed[r["s"]] = r
 fmt = lambda x, d=1: "-" if x != x else "%.*f" % (d, x)
@@ -309,6 +322,20 @@ if "bootstorm" in servers and others:
             "%s / %s" % (fmt(common["us"]), fmt(oc["us"])) if common and oc else "-",
             fmt(common["us"] / oc["us"], 2) if common and oc and oc["us"] else "-",
             fmt(cb["dps"] / co["dps"], 2) if cb and co and co["dps"] else "-"))
+    print()
+if fixed:
+    rate = next(iter(fixed.values()))["rate"]
+    print("bootstorm-load dhcp offering a fixed %d DORA/s (every client new, %s outstanding at most):" % (rate, outst))
+    print()
+    print("| server | DORA/s acked | lost % | p99 DORA ms | server CPU µs/DORA | its CPU / bootstorm's |")
+    print("|---|---:|---:|---:|---:|---:|")
+    B = fixed.get("bootstorm")
+    for s in servers:
+        r = fixed.get(s)
+        if not r:
+            continue
+        print("| %s | %.0f | %.3f%s | %s | %s | %s |" % (s, r["dps"], r["drops"], "" if r["ok"] else " ✗", r["p99"],
+              fmt(r["us"]), fmt(r["us"] / B["us"], 2) if B and B["us"] == B["us"] and B["us"] else "-"))
     print()
 print("Server CPU from " + cpu_source + ".")
 for x in skipped:

@@ -37,12 +37,8 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
-/* Criterion 2.4.1's runner (the parent process) leaks a 48-byte record per
- * test with .timeout when tests run in parallel (--jobs 2, as tools/run-unit.sh
- * does), which fails the binary under LeakSanitizer.  Suppress libcriterion
- * leaks in the runner only: test processes (BoxFort children, BXFI_MAP set)
- * keep full leak checking, and leak_check() makes a leak fail its test. */
-const char *__lsan_default_suppressions(void) { return getenv("BXFI_MAP") ? "" : "leak:libcriterion.so\n"; }
+/* The runner's own Criterion leak is suppressed by tests/unit/common/lsan_runner.c;
+ * leak_check() makes a leak in a test process fail its test. */
 static void leak_check(void)
 {
     cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked: see the LeakSanitizer report");
