@@ -103,6 +103,12 @@ struct ev_dgram {
     ev_dgram_err_fn err;
     ev_dgram_closed_fn closed;
     bool want_payload; /* epoll: false reads only 4 bytes (MSG_TRUNC gives the length) */
+    /* Set before ev_dgram_open: ask for UDP_GRO, so that a run of datagrams the
+     * sender passed as one GSO send arrives as one (and costs one wakeup and
+     * one completion); it is split here and fn still sees each datagram.
+     * Cleared when the kernel refuses.  The receive buffers must hold such a
+     * run: ev_uring_init's payload_max. */
+    bool gro;
     /* private */
     struct ev_handler h; /* epoll backend; h.fd is the socket in both */
     struct ev_dgram *next_final;
@@ -110,7 +116,8 @@ struct ev_dgram {
     bool armed, closing, final_queued;
 };
 
-/* Sets up the ring; payload_max is the largest datagram delivered whole.
+/* Sets up the ring; payload_max is the largest datagram delivered whole (for
+ * UDP_GRO sockets: the largest run of datagrams, e.g. a TFTP window).
  * Returns EV_OK or EV_ESYS (errno set, *why says what; epoll is used then). */
 int ev_uring_init(size_t payload_max, char *why, size_t whylen);
 bool ev_uring_on(void);
@@ -123,5 +130,7 @@ void ev_dgram_sendto(struct ev_dgram *d, const struct sockaddr_in *to, const voi
 void ev_dgram_close(struct ev_dgram *d);
 /* Datagrams the io_uring receive ring ran out of buffers for (re-armed). */
 uint64_t ev_dgram_enobufs(void);
+/* Coalesced runs received on UDP_GRO sockets (each split into its datagrams). */
+uint64_t ev_dgram_gro_runs(void);
 
 #endif

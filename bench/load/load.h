@@ -67,8 +67,9 @@ enum load_io { LOAD_IO_AUTO = 0, LOAD_IO_URING, LOAD_IO_EPOLL };
 bool load_parse_io(const char *s, enum load_io *out);
 /* After ev_init(): io_uring for datagram sockets unless epoll is asked or it
  * is unavailable (one line on stderr says why).  False only when uring was
- * asked for explicitly and cannot be had. */
-bool load_io_setup(const char *mode, enum load_io io, size_t payload_max);
+ * asked for explicitly and cannot be had.  The receive buffers hold a DATA
+ * block of blksize, or with udp_gro a window of them. */
+bool load_io_setup(const char *mode, enum load_io io, uint32_t blksize, uint32_t windowsize, bool udp_gro);
 const char *load_io_name(void);
 
 /* ---- the live progress line (stderr, only on a terminal unless forced) ---- */

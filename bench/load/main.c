@@ -184,10 +184,14 @@ bool load_parse_io(const char *s, enum load_io *out)
     return true;
 }
 
-bool load_io_setup(const char *mode, enum load_io io, size_t payload_max)
+bool load_io_setup(const char *mode, enum load_io io, uint32_t blksize, uint32_t windowsize, bool udp_gro)
 {
     if (io == LOAD_IO_EPOLL)
         return true;
+    size_t block = (size_t)(blksize > 512 ? blksize : 512) + 4;
+    size_t payload_max = block;
+    if (udp_gro && windowsize > 1) /* a GSO send is at most 64 KiB */
+        payload_max = (size_t)windowsize * block < 65536 ? (size_t)windowsize * block : 65536;
     char why[200];
     if (ev_uring_init(payload_max < 1024 ? 1024 : payload_max, why, sizeof(why)) == EV_OK)
         return true;

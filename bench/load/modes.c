@@ -698,6 +698,10 @@ void tftp_mode_usage(FILE *f)
             "  --clients N             transfers in flight at once [1]\n"
             "  --blksize N             blksize asked (0: none) [1468]\n"
             "  --windowsize N          windowsize asked (1: none, lock-step) [1]\n"
+            "  --udp-gro BOOL          receive a TFTP window the server sent as one UDP GSO datagram\n"
+            "                          whole (UDP_GRO), as a NIC with segmentation offload sends it;\n"
+            "                          no: the kernel splits it on the way in, which on loopback is the\n"
+            "                          sending server's core [yes]\n"
             "  --tsize BOOL            ask tsize [yes]\n"
             "  --duration S            run this long (transfers in flight at the end are not counted)\n"
             "  --transfers N           or: this many transfers in all [default: --duration 10]\n"
@@ -725,7 +729,7 @@ static struct {
     unsigned nfiles, next_file;
     unsigned clients;
     uint32_t blksize, window, timeout_ms, retries, dally_ms;
-    bool tsize;
+    bool tsize, udp_gro;
     double duration_s;
     uint64_t transfers, started;
     struct sockaddr_in server;
@@ -794,6 +798,7 @@ static void t_start(struct tclient *cl)
         .dally_ms = T.dally_ms,
         .verify = T.verify,
         .ref = T.refs[fi],
+        .udp_gro = T.udp_gro,
     };
     char why[160];
     T.started++;
@@ -854,6 +859,7 @@ int tftp_mode_main(int argc, char **argv)
     T.blksize = 1468;
     T.window = 1;
     T.tsize = true;
+    T.udp_gro = true;
     T.timeout_ms = 1000;
     T.retries = 5;
     T.src.n = 256;
@@ -868,6 +874,7 @@ int tftp_mode_main(int argc, char **argv)
         OPT_DEF("clients", OPT_UINT, &T.clients, .lo = 1, .hi = 100000),
         OPT_DEF("blksize", OPT_CALL, NULL, .call = t_opt_blksize),
         OPT_DEF("windowsize", OPT_UINT, &T.window, .lo = 1, .hi = 32767),
+        OPT_DEF("udp-gro", OPT_BOOL, &T.udp_gro),
         OPT_DEF("tsize", OPT_BOOL, &T.tsize),
         OPT_DEF("duration", OPT_SECONDS, &T.duration_s),
         OPT_DEF("transfers", OPT_U64, &T.transfers, .lo = 1, .hi = UINT32_MAX),
@@ -911,7 +918,7 @@ int tftp_mode_main(int argc, char **argv)
         fprintf(stderr, "bootstorm-load tftp: epoll: %s\n", strerror(errno));
         return LOAD_EXIT_USAGE;
     }
-    if (!load_io_setup("tftp", io, (T.blksize ? T.blksize : 512) + 4))
+    if (!load_io_setup("tftp", io, T.blksize, T.window, T.udp_gro))
         return LOAD_EXIT_USAGE;
     install_signals();
     load_progress_init(progress);
@@ -979,6 +986,9 @@ int tftp_mode_main(int argc, char **argv)
            (unsigned long long)T.retransmits, (unsigned long long)T.timeouts, (unsigned long long)T.dups,
            (unsigned long long)T.gaps, (unsigned long long)T.strays);
     printf("client cpu   %.2f s (%.2f s per GB)\n", cpu, T.bytes_ok ? cpu / ((double)T.bytes_ok / 1e9) : 0);
+    if (T.udp_gro && T.window > 1)
+        printf("udp gro      %llu windows arrived whole (UDP_GRO) and were split here\n",
+               (unsigned long long)ev_dgram_gro_runs());
     failures_report(&T.fail, tftp_kind_name);
     const struct jfield jf[] = {
         JS("mode", "tftp"), JU("clients", T.clients), JU("blksize", T.blksize), JU("windowsize", T.window),
@@ -987,7 +997,7 @@ int tftp_mode_main(int argc, char **argv)
         JF("mb_per_s", 2, stats_mbps(T.bytes_ok, (uint64_t)(secs * 1e9))), JU("bytes", T.bytes_ok),
         JU("bytes_received", rx), JF("mb_per_s_received", 2, stats_mbps(rx, (uint64_t)(secs * 1e9))),
         JU("retransmits", T.retransmits), JU("timeouts", T.timeouts), JU("dup_blocks", T.dups), JU("gaps", T.gaps),
-        JU("strays", T.strays), JF("client_cpu_s", 3, cpu), JH("time", &T.lat), JFAIL(&T.fail, tftp_kind_name),
+        JU("strays", T.strays), JU("udp_gro_runs", ev_dgram_gro_runs()), JF("client_cpu_s", 3, cpu), JH("time", &T.lat), JFAIL(&T.fail, tftp_kind_name),
     };
     bool files_ok = json_write("tftp", T.json, jf, sizeof(jf) / sizeof(jf[0]));
     free(T.cl);

@@ -57,7 +57,7 @@ struct storm_cfg {
     enum arch arch;
     uint32_t server, dhcp_server, tftp_server, giaddr, client_base;
     uint16_t tftp_port, http_port, dhcp_port, relay_port;
-    bool bind_leases, tsize, config_lookup, require_config, follow_config_host;
+    bool bind_leases, tsize, config_lookup, require_config, follow_config_host, udp_gro;
     uint32_t blksize, windowsize;
     uint32_t tftp_timeout_ms, tftp_max_timeout_ms, tftp_retries, tftp_dally_ms;
     uint32_t dhcp_timeout_ms, dhcp_retries;
@@ -541,6 +541,7 @@ static void tftp_fetch(struct machine *m, const char *file, bool keep)
         .verify = S.c.verify,
         .ref = keep ? NULL : tftp_ref(file),
         .keep_max = keep ? CFG_KEEP : 0,
+        .udp_gro = S.c.udp_gro,
     };
     char why[160];
     m->tx = tftpc_start(&p, tftp_done, m, why, sizeof(why));
@@ -1034,6 +1035,10 @@ void storm_usage(FILE *f)
             "  --tftp-port PORT        [69]\n"
             "  --blksize N             blksize option asked (0: none, 512-byte blocks) [1468]\n"
             "  --windowsize N          windowsize option asked (1: none, lock-step) [1]\n"
+            "  --udp-gro BOOL          receive a TFTP window the server sent as one UDP GSO datagram\n"
+            "                          whole (UDP_GRO), as a NIC with segmentation offload sends it;\n"
+            "                          no: the kernel splits it on the way in, which on loopback is the\n"
+            "                          sending server's core [yes]\n"
             "  --tsize BOOL            ask tsize [yes]\n"
             "  --tftp-timeout MS       first TFTP retransmission timeout, doubled [1000]\n"
             "  --tftp-retries N        TFTP retransmissions without progress before failing [5]\n"
@@ -1107,7 +1112,7 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
         O_RELAYPORT, O_DHCPTO, O_DHCPRETRIES, O_CLIENTBASE, O_BINDLEASES, O_TFTPSERVER, O_TFTPPORT, O_BLKSIZE,
         O_WINDOW, O_TSIZE, O_TFTPTO, O_TFTPRETRIES, O_TFTPDALLY, O_BOOTFILE, O_EXTRA, O_CONFIG, O_REQCONFIG,
         O_GRUBPREFIX, O_KERNEL, O_INITRD, O_HTTPPORT, O_KSURL, O_KSPATH, O_STAGE2, O_RPMLIST, O_RPMPAR, O_CBURL,
-        O_HTTPTO, O_TREE, O_VERIFY, O_JSON, O_CSV, O_SVG, O_PROGRESS, O_FOLLOW, O_IO,
+        O_HTTPTO, O_TREE, O_VERIFY, O_JSON, O_CSV, O_SVG, O_PROGRESS, O_FOLLOW, O_IO, O_GRO,
     };
     static const struct option lo[] = {
         {"machines", 1, 0, O_MACHINES},       {"mac-base", 1, 0, O_MACBASE},
@@ -1119,7 +1124,7 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
         {"dhcp-retries", 1, 0, O_DHCPRETRIES}, {"client-base", 1, 0, O_CLIENTBASE},
         {"bind-leases", 1, 0, O_BINDLEASES},  {"tftp-server", 1, 0, O_TFTPSERVER},
         {"tftp-port", 1, 0, O_TFTPPORT},      {"blksize", 1, 0, O_BLKSIZE},
-        {"windowsize", 1, 0, O_WINDOW},       {"tsize", 1, 0, O_TSIZE},
+        {"windowsize", 1, 0, O_WINDOW},       {"tsize", 1, 0, O_TSIZE}, {"udp-gro", 1, 0, O_GRO},
         {"tftp-timeout", 1, 0, O_TFTPTO},     {"tftp-retries", 1, 0, O_TFTPRETRIES},
         {"tftp-dally", 1, 0, O_TFTPDALLY},    {"boot-file", 1, 0, O_BOOTFILE},
         {"loader-extra", 1, 0, O_EXTRA},      {"config", 1, 0, O_CONFIG},
@@ -1202,6 +1207,7 @@ static int parse_opts(int argc, char **argv, struct storm_cfg *c)
             break;
         case O_WINDOW: NUM(1, 32767, c->windowsize); break;
         case O_TSIZE: BOOL(c->tsize); break;
+        case O_GRO: BOOL(c->udp_gro); break;
         case O_TFTPTO: NUM(10, 60000, c->tftp_timeout_ms); break;
         case O_TFTPRETRIES: NUM(0, 100, c->tftp_retries); break;
         case O_TFTPDALLY: NUM(0, 10000, c->tftp_dally_ms); break;
@@ -1318,8 +1324,9 @@ static void settings_line(char *out, size_t cap)
             first = false;
         }
     if (n < cap)
-        n += (size_t)snprintf(out + n, cap - n, "; %s; blksize %u, windowsize %u; ramp %g s; concurrency ",
-                              c->arch == ARCH_EFI64 ? "efi64" : "bios", c->blksize, c->windowsize, c->ramp_s);
+        n += (size_t)snprintf(out + n, cap - n, "; %s; blksize %u, windowsize %u%s; ramp %g s; concurrency ",
+                              c->arch == ARCH_EFI64 ? "efi64" : "bios", c->blksize, c->windowsize,
+                              c->windowsize > 1 ? (c->udp_gro ? ", UDP GRO" : ", no UDP GRO") : "", c->ramp_s);
     if (n < cap)
         n += (size_t)(c->concurrency ? snprintf(out + n, cap - n, "%u", c->concurrency)
                                      : snprintf(out + n, cap - n, "unlimited"));
@@ -1344,6 +1351,7 @@ int storm_main(int argc, char **argv)
     c->relay_port = 67;
     c->bind_leases = true;
     c->tsize = true;
+    c->udp_gro = true;
     c->config_lookup = true;
     c->follow_config_host = true;
     c->blksize = 1468;
@@ -1380,7 +1388,7 @@ int storm_main(int argc, char **argv)
         fprintf(stderr, "bootstorm-load storm: epoll: %s\n", strerror(errno));
         return LOAD_EXIT_USAGE;
     }
-    if (!load_io_setup("storm", c->io, (c->blksize > 512 ? c->blksize : 512) + 4)) {
+    if (!load_io_setup("storm", c->io, c->blksize, c->windowsize, c->udp_gro)) {
         ev_fini();
         return LOAD_EXIT_USAGE;
     }

@@ -511,6 +511,7 @@ struct tftpc *tftpc_start(const struct tftpc_params *p, tftpc_done_fn done, void
     x->d.err = on_err;
     x->d.closed = on_closed;
     x->d.want_payload = true; /* the answer to the RRQ: OACK, ERROR or DATA 1 */
+    x->d.gro = p->udp_gro;
     if (ev_dgram_open(&x->d, fd) != EV_OK) {
         snprintf(why, whylen, "epoll: %s", strerror(errno));
         close(fd);

@@ -54,6 +54,7 @@ struct tftpc_params {
     enum verify_kind verify;
     const struct verify_ref *ref; /* local reference (size, digest); NULL: none */
     size_t keep_max;           /* keep up to this many bytes of the file (configs); 0: none */
+    bool udp_gro;              /* receive a window sent as one GSO datagram whole (ev.h) */
 };
 
 struct tftpc_result {

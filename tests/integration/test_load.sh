@@ -211,6 +211,29 @@ t_tftp_client_through_lossy_relay() {
   halt
 }
 
+# bootstorm sends a window as one UDP GSO datagram; with --udp-gro (the default)
+# it reaches the client whole and is split there.  Both datagram backends, both
+# settings: every file checksummed, and GRO runs seen only when asked for.
+t_tftp_windows_split_after_udp_gro() {
+  serve
+  local rc=0 io gro
+  for io in uring epoll; do
+    for gro in yes no; do
+      "$LOADGEN" tftp --port "$TPORT" --file images/initrd.img --file images/vmlinuz --clients 4 --transfers 8 \
+        --windowsize 16 --tree "$T/tftp" --verify=sha256 --io "$io" --udp-gro "$gro" --progress no \
+        --json "$WORK/gro-$io-$gro.json" >>"$WORK/gro" 2>&1 || rc=$?
+    done
+  done
+  halt
+  expect_eq "status" "$rc" 0 || { cat "$WORK/gro"; return 1; }
+  for io in uring epoll; do
+    expect_eq "$io gro ok" "$(jget "$WORK/gro-$io-yes.json" 'd["ok"]')" 8
+    expect_eq "$io no-gro ok" "$(jget "$WORK/gro-$io-no.json" 'd["ok"]')" 8
+    expect_eq "$io no-gro runs" "$(jget "$WORK/gro-$io-no.json" 'd["udp_gro_runs"]')" 0
+    [ "$(jget "$WORK/gro-$io-yes.json" 'd["udp_gro_runs"]')" -gt 0 ] || fail "$io: no window arrived whole"
+  done
+}
+
 t_http_client_against_nginx() {
   command -v nginx >/dev/null || { echo "    (nginx not installed: skipped)"; return 0; }
   local p; p=$(free_port); local d=$WORK/nginx; mkdir -p "$d/tmp"
