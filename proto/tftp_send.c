@@ -138,7 +138,8 @@ static void progress(struct tftp_send *s)
 {
     s->tries = 0;
     s->idle_ms = 0;
-    s->rto_ms = tftp_send_base_rto(s);
+    if (!s->rto_held)
+        s->rto_ms = tftp_send_base_rto(s);
 }
 
 void tftp_send_start(struct tftp_send *s, struct tftp_send_actions *act)
@@ -177,8 +178,10 @@ void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_acti
         /* An OACK's round trip says little about a window's (the client takes
          * longer to take in a window of blocks than one small packet): only
          * lock-step learns from it. */
-        if (s->rtt_oack && s->cfg.rto_min_ms && s->cfg.window == 1)
+        if (s->rtt_oack && s->cfg.rto_min_ms && s->cfg.window == 1) {
             rtt_sample(s, s->rtt_sent_ms);
+            s->rto_held = false;
+        }
         s->rtt_oack = false;
         progress(s);
         act->note = TFTP_SEND_NOTE_PROGRESS;
@@ -215,6 +218,7 @@ void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_acti
         if (s->cfg.rto_min_ms)
             rtt_sample(s, s->rtt_sent_ms);
         s->rtt_block = 0;
+        s->rto_held = false;
     }
     progress(s);
     if (k == s->nblocks) {
@@ -254,6 +258,7 @@ void tftp_send_on_timeout(struct tftp_send *s, struct tftp_send_actions *act)
     } else
         send_window(s, s->acked + 1, act);
     s->rto_ms = s->rto_ms > s->cfg.rto_max_ms / 2 ? s->cfg.rto_max_ms : s->rto_ms * 2;
+    s->rto_held = s->cfg.rto_min_ms != 0; /* adaptive: hold it until a fresh sample */
     arm(s, act);
 }
 

@@ -679,11 +679,48 @@ Test(tftp_send, adaptive_rto_karn)
     tftp_send_set_now(&s, 590); /* 590 ms after the first copy, 390 after the second */
     tftp_send_on_ack(&s, 1, &a);
     cr_assert_not(s.have_rtt, "ambiguous: no sample");
-    cr_assert_eq(a.timer_ms, 200);
+    cr_assert_eq(a.timer_ms, 400, "the backed-off RTO is held until a fresh sample");
     tftp_send_set_now(&s, 592);
     tftp_send_on_ack(&s, 2, &a);
     cr_assert(s.have_rtt);
     cr_assert_eq(a.timer_ms, 10, "R 2: 2 + 4 x 1 = 6, raised to the floor");
+}
+
+/* A client slower to ACK than the RTO (a busy receiver): the first windows time
+ * out, but the backed-off RTO is held through the late ACKs (RFC 6298 §5.7), so a
+ * window goes out once, is timed, and the RTO learns; without the hold every
+ * window timed out and was sent twice. */
+Test(tftp_send, slow_acks_back_off_and_learn)
+{
+    struct tftp_send s = mk_adaptive(400 * 1468, 1468, 16, false);
+    struct tftp_send_actions a;
+    tftp_send_seed_rtt(&s, 1 * 8, 1 * 4); /* earlier transfers saw 1 ms */
+    uint64_t t = 0;
+    tftp_send_set_now(&s, t);
+    tftp_send_start(&s, &a);
+    cr_assert_eq(a.timer_ms, 10, "seeded: the floor");
+    const uint64_t delay = 25; /* each window's ACK comes 25 ms after it was sent */
+    uint64_t sent_at = t, resent = 0, timeouts = 0;
+    while (s.outcome == TFTP_SEND_RUNNING && t < 100000) {
+        uint64_t ack_at = sent_at + delay;
+        if (t + a.timer_ms <= ack_at && a.timer != TFTP_SEND_TIMER_STOP) {
+            t += a.timer_ms;
+            tftp_send_set_now(&s, t);
+            tftp_send_on_timeout(&s, &a);
+            timeouts++;
+            resent += a.count;
+            continue; /* the copies are duplicates: the client's ACK is still coming */
+        }
+        t = ack_at;
+        tftp_send_set_now(&s, t);
+        uint64_t hi = s.sent_hi;
+        tftp_send_on_ack(&s, (uint16_t)hi, &a);
+        sent_at = t;
+    }
+    cr_assert_eq(s.outcome, TFTP_SEND_DONE);
+    cr_assert_leq(timeouts, 3, "timeouts %llu: the RTO must learn the 25 ms", (unsigned long long)timeouts);
+    cr_assert_leq(resent, 3 * 16);
+    cr_assert_geq(tftp_send_base_rto(&s), delay, "RTO %u", tftp_send_base_rto(&s));
 }
 
 /* A window is timed by its newest block; the ACK of a window is the sample. */
