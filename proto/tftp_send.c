@@ -138,7 +138,9 @@ static void progress(struct tftp_send *s)
 {
     s->tries = 0;
     s->idle_ms = 0;
-    if (!s->rto_held)
+    if (s->rto_hold)
+        s->rto_hold--; /* the late ACK of what timed out, then the next window's */
+    else
         s->rto_ms = tftp_send_base_rto(s);
 }
 
@@ -180,7 +182,7 @@ void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_acti
          * lock-step learns from it. */
         if (s->rtt_oack && s->cfg.rto_min_ms && s->cfg.window == 1) {
             rtt_sample(s, s->rtt_sent_ms);
-            s->rto_held = false;
+            s->rto_hold = 0;
         }
         s->rtt_oack = false;
         progress(s);
@@ -218,7 +220,7 @@ void tftp_send_on_ack(struct tftp_send *s, uint16_t block, struct tftp_send_acti
         if (s->cfg.rto_min_ms)
             rtt_sample(s, s->rtt_sent_ms);
         s->rtt_block = 0;
-        s->rto_held = false;
+        s->rto_hold = 0;
     }
     progress(s);
     if (k == s->nblocks) {
@@ -258,7 +260,7 @@ void tftp_send_on_timeout(struct tftp_send *s, struct tftp_send_actions *act)
     } else
         send_window(s, s->acked + 1, act);
     s->rto_ms = s->rto_ms > s->cfg.rto_max_ms / 2 ? s->cfg.rto_max_ms : s->rto_ms * 2;
-    s->rto_held = s->cfg.rto_min_ms != 0; /* adaptive: hold it until a fresh sample */
+    s->rto_hold = s->cfg.rto_min_ms ? 2 : 0; /* adaptive: hold it for a while (tftp_send.h) */
     arm(s, act);
 }
 

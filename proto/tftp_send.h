@@ -47,11 +47,13 @@
  *   sample, RTO = SRTT + max(1 ms, 4 RTTVAR) kept within [rto_min_ms, rto_ms]; before
  *   the first sample it is rto_ms.  The caller then tells the time with
  *   tftp_send_set_now() before every event.  A timeout's backed-off RTO is kept
- *   through later progress until a block sent once gives a new sample (RFC 6298
- *   §5.7 with Karn's rule): a client slower to ACK than the RTO otherwise times
- *   out every window, every resend clears the sample, the RTO never learns, and
- *   the copies slow the client further (1000 clients on one core: as many
- *   duplicate blocks as file blocks).
+ *   through the next two progress events unless a block sent once gives a new
+ *   sample first (RFC 6298 §5.7 with Karn's rule): a client slower to ACK than the
+ *   RTO otherwise times out every window, every resend clears the sample, the RTO
+ *   never learns, and the copies slow the client further (1000 clients on one
+ *   core: as many duplicate blocks as file blocks).  Only two: on a lossy,
+ *   reordering path gap resends clear most samples, and a hold until the next
+ *   sample let the RTO climb to its cap and stay there (atftp gave up).
  * - The OACK's timer is at least TFTP_SEND_OACK_RTO_MS, whatever the RTO: a
  *   client that got the OACK and answered it (its ACK 0 lost or late) may abort on
  *   a second one (atftp: "unexpected OACK", in any state).  A client that never got
@@ -151,7 +153,7 @@ struct tftp_send {
     uint64_t now_ms;      /* the caller's clock, from tftp_send_set_now() */
     uint32_t armed_ms;    /* duration of the timer last armed */
     bool have_rtt;
-    bool rto_held;        /* backed off by a timeout: kept until a fresh RTT sample */
+    uint8_t rto_hold;     /* backed off by a timeout: progress events it is kept for (or a sample) */
     uint32_t srtt_x8;     /* smoothed RTT, ms x 8 */
     uint32_t rttvar_x4;   /* RTT variation, ms x 4 */
     uint64_t rtt_block;   /* block whose ACK ends the running sample (0: none) */

@@ -60,7 +60,8 @@ expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
 run_suite() {
   local name=$1; shift
   local t
-  for t in $(declare -F | awk '{print $3}' | grep '^t_'); do
+  # TEST_ONLY=REGEX runs only the tests whose names match (for chasing one)
+  for t in $(declare -F | awk '{print $3}' | grep '^t_' | grep -E -- "${TEST_ONLY:-.}"); do
     local out rc
     out=$( ( set -e; "$t" ) 2>&1 ); rc=$?
     if [ $rc -eq 0 ]; then

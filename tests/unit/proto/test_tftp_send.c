@@ -723,6 +723,39 @@ Test(tftp_send, slow_acks_back_off_and_learn)
     cr_assert_geq(tftp_send_base_rto(&s), delay, "RTO %u", tftp_send_base_rto(&s));
 }
 
+/* On a lossy, reordering path gap resends clear most samples: the held RTO is
+ * let go after two progress events even without one, or it would climb to its
+ * cap and stay there (atftp through a 5% loss + 5% reordering relay gave up). */
+Test(tftp_send, held_rto_let_go_without_a_sample)
+{
+    struct tftp_send s = mk_adaptive(64 * 1468, 1468, 4, false);
+    struct tftp_send_actions a;
+    tftp_send_seed_rtt(&s, 1 * 8, 1 * 4);
+    tftp_send_set_now(&s, 0);
+    tftp_send_start(&s, &a);
+    EXPECT_DATA(a, 1, 4);
+    cr_assert_eq(a.timer_ms, 10);
+    tftp_send_set_now(&s, 10);
+    tftp_send_on_timeout(&s, &a); /* copies of 1-4 */
+    EXPECT_DATA(a, 1, 4);
+    cr_assert_eq(a.timer_ms, 20);
+    tftp_send_set_now(&s, 12);
+    tftp_send_on_ack(&s, 4, &a); /* progress 1: held */
+    EXPECT_DATA(a, 5, 4);
+    cr_assert_eq(a.timer_ms, 20);
+    for (int i = 0; i < 4; i++) /* the copies' own ACKs use up the budget */
+        tftp_send_on_ack(&s, 4, &a);
+    tftp_send_set_now(&s, 13);
+    tftp_send_on_ack(&s, 6, &a); /* progress 2, a gap: 7-8 again, 9-10 new, no sample */
+    EXPECT_DATA(a, 7, 4);
+    cr_assert_eq(a.timer_ms, 20, "still held");
+    cr_assert_eq(s.rtt_block, 0, "copies in the window: no sample to come");
+    tftp_send_set_now(&s, 15);
+    tftp_send_on_ack(&s, 10, &a); /* progress 3 */
+    cr_assert_not(s.have_rtt && s.srtt_x8 != 8, "no new sample was taken");
+    cr_assert_eq(a.timer_ms, 10, "let go: the estimate again");
+}
+
 /* A window is timed by its newest block; the ACK of a window is the sample. */
 Test(tftp_send, adaptive_rto_window_and_oack)
 {
