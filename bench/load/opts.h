@@ -54,7 +54,7 @@ enum opts_result {
 /* Parses argv[1..] (getopt_long, from optind 1) against defs, which ends with
  * an entry whose name is NULL (at most OPTS_MAX entries).  Positional
  * arguments are refused.  usage(stdout) answers --help. */
-#define OPTS_MAX 40
+#define OPTS_MAX 64
 enum opts_result opts_parse(const char *mode, const struct opt_def *defs, int argc, char **argv,
                             void (*usage)(FILE *));
 

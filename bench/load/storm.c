@@ -26,13 +26,13 @@
 #include "bench/load/ev.h"
 #include "bench/load/httpc.h"
 #include "bench/load/load.h"
+#include "bench/load/opts.h"
 #include "bench/load/report.h"
 #include "bench/load/tftpc.h"
 #include "bench/load/verify.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1097,173 +1097,108 @@ static bool parse_stages(const char *s, unsigned *out)
     return true;
 }
 
-static const char *optname(const struct option *lo, int val)
+/* Options whose check is more than a range (OPT_CALL: they write S.c, the one
+ * configuration parse_opts fills). */
+static bool opt_stages(const char *a, char *why, size_t whylen)
 {
-    for (; lo->name; lo++)
-        if (lo->val == val)
-            return lo->name;
-    return "?";
+    if (parse_stages(a, &S.c.stages))
+        return true;
+    snprintf(why, whylen, "--stages %s: unknown stage (dhcp,dhcp1,dhcp2,tftp,kernel,initrd,ks,stage2,rpms,callback,all)",
+             a);
+    return false;
 }
 
+static bool opt_ramp(const char *a, char *why, size_t whylen)
+{
+    if (load_parse_seconds(a, &S.c.ramp_s) && S.c.ramp_s <= 86400)
+        return true;
+    snprintf(why, whylen, "--ramp %s: want seconds, 0-86400", a);
+    return false;
+}
+
+static bool opt_blksize(const char *a, char *why, size_t whylen)
+{
+    uint64_t v;
+    if (load_parse_u64(a, 0, 65464, &v) && (v == 0 || v >= 8)) {
+        S.c.blksize = (uint32_t)v;
+        return true;
+    }
+    snprintf(why, whylen, "--blksize %s: 0 or 8-65464 (RFC 2348)", a);
+    return false;
+}
+
+/* Fills *c (which is &S.c) from argv over its defaults: 0, -1 after --help,
+ * or an exit status after a bad option (reported). */
 static int parse_opts(int argc, char **argv, struct storm_cfg *c)
 {
-    enum {
-        O_MACHINES = 256, O_MACBASE, O_STAGES, O_RAMP, O_CONC, O_ARCH, O_SERVER, O_DHCPSERVER, O_DHCPPORT, O_GIADDR,
-        O_RELAYPORT, O_DHCPTO, O_DHCPRETRIES, O_CLIENTBASE, O_BINDLEASES, O_TFTPSERVER, O_TFTPPORT, O_BLKSIZE,
-        O_WINDOW, O_TSIZE, O_TFTPTO, O_TFTPRETRIES, O_TFTPDALLY, O_BOOTFILE, O_EXTRA, O_CONFIG, O_REQCONFIG,
-        O_GRUBPREFIX, O_KERNEL, O_INITRD, O_HTTPPORT, O_KSURL, O_KSPATH, O_STAGE2, O_RPMLIST, O_RPMPAR, O_CBURL,
-        O_HTTPTO, O_TREE, O_VERIFY, O_JSON, O_CSV, O_SVG, O_PROGRESS, O_FOLLOW, O_IO, O_GRO,
-    };
-    static const struct option lo[] = {
-        {"machines", 1, 0, O_MACHINES},       {"mac-base", 1, 0, O_MACBASE},
-        {"stages", 1, 0, O_STAGES},           {"ramp", 1, 0, O_RAMP},
-        {"concurrency", 1, 0, O_CONC},        {"arch", 1, 0, O_ARCH},
-        {"server", 1, 0, O_SERVER},           {"dhcp-server", 1, 0, O_DHCPSERVER},
-        {"dhcp-port", 1, 0, O_DHCPPORT},      {"giaddr", 1, 0, O_GIADDR},
-        {"relay-port", 1, 0, O_RELAYPORT},    {"dhcp-timeout", 1, 0, O_DHCPTO},
-        {"dhcp-retries", 1, 0, O_DHCPRETRIES}, {"client-base", 1, 0, O_CLIENTBASE},
-        {"bind-leases", 1, 0, O_BINDLEASES},  {"tftp-server", 1, 0, O_TFTPSERVER},
-        {"tftp-port", 1, 0, O_TFTPPORT},      {"blksize", 1, 0, O_BLKSIZE},
-        {"windowsize", 1, 0, O_WINDOW},       {"tsize", 1, 0, O_TSIZE}, {"udp-gro", 1, 0, O_GRO},
-        {"tftp-timeout", 1, 0, O_TFTPTO},     {"tftp-retries", 1, 0, O_TFTPRETRIES},
-        {"tftp-dally", 1, 0, O_TFTPDALLY},    {"boot-file", 1, 0, O_BOOTFILE},
-        {"loader-extra", 1, 0, O_EXTRA},      {"config", 1, 0, O_CONFIG},
-        {"require-config", 1, 0, O_REQCONFIG}, {"grub-prefix", 1, 0, O_GRUBPREFIX},
-        {"kernel", 1, 0, O_KERNEL},           {"initrd", 1, 0, O_INITRD},
-        {"http-port", 1, 0, O_HTTPPORT},      {"kickstart-url", 1, 0, O_KSURL},
-        {"kickstart-path", 1, 0, O_KSPATH},   {"stage2-path", 1, 0, O_STAGE2},
-        {"rpm-list", 1, 0, O_RPMLIST},        {"rpm-parallel", 1, 0, O_RPMPAR},
-        {"callback-url", 1, 0, O_CBURL},      {"http-timeout", 1, 0, O_HTTPTO},
-        {"tree", 1, 0, O_TREE},               {"verify", 2, 0, O_VERIFY},
-        {"json", 1, 0, O_JSON},               {"csv", 1, 0, O_CSV},
-        {"svg", 1, 0, O_SVG},                 {"progress", 1, 0, O_PROGRESS},
-        {"follow-config-host", 1, 0, O_FOLLOW}, {"io", 1, 0, O_IO},
-        {"help", 0, 0, 'h'},                  {0, 0, 0, 0}};
+    static const char *const arches[] = {"bios", "efi64", NULL};
+    static const unsigned arch_codes[] = {ARCH_BIOS, ARCH_EFI64};
     uint32_t dhcp_server = 0;
-    int o;
-    optind = 1;
-#define ONAME(x) optname(lo, x)
-    while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        uint64_t v;
-        bool b;
-        const char *a = optarg;
-#define NUM(lo_, hi_, dst)                                                                                      \
-    do {                                                                                                        \
-        if (!load_parse_u64(a, lo_, hi_, &v))                                                                   \
-            return load_usage_error("storm", "--%s %s: want a number %llu-%llu", ONAME(o), a,    \
-                                    (unsigned long long)(lo_), (unsigned long long)(hi_));                       \
-        dst = v;                                                                                                \
-    } while (0)
-#define IP(dst)                                                                                                 \
-    do {                                                                                                        \
-        if (!load_parse_ip(a, &dst))                                                                            \
-            return load_usage_error("storm", "--%s %s: not an IPv4 address", ONAME(o), a);       \
-    } while (0)
-#define BOOL(dst)                                                                                               \
-    do {                                                                                                        \
-        if (!load_parse_bool(a, &b))                                                                            \
-            return load_usage_error("storm", "--%s %s: want yes or no", ONAME(o), a);             \
-        dst = b;                                                                                                \
-    } while (0)
-        switch (o) {
-        case O_MACHINES: NUM(1, 1000000, c->machines); break;
-        case O_MACBASE:
-            if (!load_parse_mac(a, c->mac_base))
-                return load_usage_error("storm", "--mac-base %s: want aa:bb:cc:dd:ee:ff", a);
-            break;
-        case O_STAGES:
-            if (!parse_stages(a, &c->stages))
-                return load_usage_error("storm", "--stages %s: unknown stage (dhcp,dhcp1,dhcp2,tftp,kernel,initrd,"
-                                                 "ks,stage2,rpms,callback,all)", a);
-            break;
-        case O_RAMP:
-            if (!load_parse_seconds(a, &c->ramp_s) || c->ramp_s > 86400)
-                return load_usage_error("storm", "--ramp %s: want seconds, 0-86400", a);
-            break;
-        case O_CONC: NUM(0, 1000000, c->concurrency); break;
-        case O_ARCH:
-            if (!strcmp(a, "bios"))
-                c->arch = ARCH_BIOS;
-            else if (!strcmp(a, "efi64"))
-                c->arch = ARCH_EFI64;
-            else
-                return load_usage_error("storm", "--arch %s: want bios or efi64", a);
-            break;
-        case O_SERVER: IP(c->server); break;
-        case O_DHCPSERVER: IP(dhcp_server); break;
-        case O_DHCPPORT: NUM(1, 65535, c->dhcp_port); break;
-        case O_GIADDR: IP(c->giaddr); break;
-        case O_RELAYPORT: NUM(1, 65535, c->relay_port); break;
-        case O_DHCPTO: NUM(10, 60000, c->dhcp_timeout_ms); break;
-        case O_DHCPRETRIES: NUM(0, 100, c->dhcp_retries); break;
-        case O_CLIENTBASE: IP(c->client_base); break;
-        case O_BINDLEASES: BOOL(c->bind_leases); break;
-        case O_TFTPSERVER: IP(c->tftp_server); break;
-        case O_TFTPPORT: NUM(1, 65535, c->tftp_port); break;
-        case O_BLKSIZE:
-            NUM(0, 65464, c->blksize);
-            if (c->blksize && c->blksize < 8)
-                return load_usage_error("storm", "--blksize %s: 0 or 8-65464 (RFC 2348)", a);
-            break;
-        case O_WINDOW: NUM(1, 32767, c->windowsize); break;
-        case O_TSIZE: BOOL(c->tsize); break;
-        case O_GRO: BOOL(c->udp_gro); break;
-        case O_TFTPTO: NUM(10, 60000, c->tftp_timeout_ms); break;
-        case O_TFTPRETRIES: NUM(0, 100, c->tftp_retries); break;
-        case O_TFTPDALLY: NUM(0, 10000, c->tftp_dally_ms); break;
-        case O_BOOTFILE: c->boot_file = a; break;
-        case O_EXTRA: c->loader_extra = a; break;
-        case O_CONFIG: BOOL(c->config_lookup); break;
-        case O_REQCONFIG: BOOL(c->require_config); break;
-        case O_FOLLOW: BOOL(c->follow_config_host); break;
-        case O_IO:
-            if (!load_parse_io(a, &c->io))
-                return load_usage_error("storm", "--io %s: auto, uring or epoll", a);
-            break;
-        case O_GRUBPREFIX: c->grub_prefix = a; break;
-        case O_KERNEL: c->kernel = a; break;
-        case O_INITRD: c->initrd = a; break;
-        case O_HTTPPORT: NUM(1, 65535, c->http_port); break;
-        case O_KSURL: c->ks_url = a; break;
-        case O_KSPATH: c->ks_fallback = a; break;
-        case O_STAGE2: c->stage2 = a; break;
-        case O_RPMLIST: c->rpm_list = a; break;
-        case O_RPMPAR: NUM(1, PAR_MAX, c->rpm_parallel); break;
-        case O_CBURL: c->callback_url = a; break;
-        case O_HTTPTO: NUM(100, 3600000, c->http_timeout_ms); break;
-        case O_TREE: c->tree = a; break;
-        case O_VERIFY:
-            if (!a)
-                c->verify = VERIFY_CRC32C;
-            else if (!verify_parse_kind(a, &c->verify))
-                return load_usage_error("storm", "--verify=%s: want crc32c, sha256 or none", a);
-            break;
-        case O_JSON: c->out.json = a; break;
-        case O_CSV: c->out.csv = a; break;
-        case O_SVG: c->out.svg = a; break;
-        case O_PROGRESS: {
-            bool pb;
-            if (!load_parse_bool(a, &pb))
-                return load_usage_error("storm", "--progress %s: want yes or no", a);
-            c->progress = pb;
-            break;
-        }
-        case 'h': storm_usage(stdout); return -1;
-        default: return load_usage_error("storm", "unknown option");
-        }
-#undef NUM
-#undef IP
-#undef BOOL
-    }
-    if (optind < argc)
-        return load_usage_error("storm", "unexpected argument '%s'", argv[optind]);
+    unsigned arch = c->arch, tftp_port = c->tftp_port, http_port = c->http_port, dhcp_port = c->dhcp_port,
+             relay_port = c->relay_port;
+    const struct opt_def defs[] = {
+        OPT_DEF("machines", OPT_UINT, &c->machines, .lo = 1, .hi = 1u << 20),
+        OPT_DEF("mac-base", OPT_MAC, c->mac_base),
+        OPT_DEF("stages", OPT_CALL, NULL, .call = opt_stages),
+        OPT_DEF("ramp", OPT_CALL, NULL, .call = opt_ramp),
+        OPT_DEF("concurrency", OPT_UINT, &c->concurrency, .lo = 0, .hi = 1000000),
+        OPT_DEF("arch", OPT_CHOICE, &arch, .choices = arches, .values = arch_codes),
+        OPT_DEF("server", OPT_IP, &c->server),
+        OPT_DEF("dhcp-server", OPT_IP, &dhcp_server),
+        OPT_DEF("dhcp-port", OPT_UINT, &dhcp_port, .lo = 1, .hi = 65535),
+        OPT_DEF("giaddr", OPT_IP, &c->giaddr),
+        OPT_DEF("relay-port", OPT_UINT, &relay_port, .lo = 1, .hi = 65535),
+        OPT_DEF("dhcp-timeout", OPT_UINT, &c->dhcp_timeout_ms, .lo = 10, .hi = 60000),
+        OPT_DEF("dhcp-retries", OPT_UINT, &c->dhcp_retries, .lo = 0, .hi = 100),
+        OPT_DEF("client-base", OPT_IP, &c->client_base),
+        OPT_DEF("bind-leases", OPT_BOOL, &c->bind_leases),
+        OPT_DEF("tftp-server", OPT_IP, &c->tftp_server),
+        OPT_DEF("tftp-port", OPT_UINT, &tftp_port, .lo = 1, .hi = 65535),
+        OPT_DEF("blksize", OPT_CALL, NULL, .call = opt_blksize),
+        OPT_DEF("windowsize", OPT_UINT, &c->windowsize, .lo = 1, .hi = 32767),
+        OPT_DEF("tsize", OPT_BOOL, &c->tsize),
+        OPT_DEF("udp-gro", OPT_BOOL, &c->udp_gro),
+        OPT_DEF("tftp-timeout", OPT_UINT, &c->tftp_timeout_ms, .lo = 10, .hi = 60000),
+        OPT_DEF("tftp-retries", OPT_UINT, &c->tftp_retries, .lo = 0, .hi = 100),
+        OPT_DEF("tftp-dally", OPT_UINT, &c->tftp_dally_ms, .lo = 0, .hi = 10000),
+        OPT_DEF("boot-file", OPT_STR, &c->boot_file),
+        OPT_DEF("loader-extra", OPT_STR, &c->loader_extra),
+        OPT_DEF("config", OPT_BOOL, &c->config_lookup),
+        OPT_DEF("require-config", OPT_BOOL, &c->require_config),
+        OPT_DEF("follow-config-host", OPT_BOOL, &c->follow_config_host),
+        OPT_DEF("grub-prefix", OPT_STR, &c->grub_prefix),
+        OPT_DEF("kernel", OPT_STR, &c->kernel),
+        OPT_DEF("initrd", OPT_STR, &c->initrd),
+        OPT_DEF("http-port", OPT_UINT, &http_port, .lo = 1, .hi = 65535),
+        OPT_DEF("kickstart-url", OPT_STR, &c->ks_url),
+        OPT_DEF("kickstart-path", OPT_STR, &c->ks_fallback),
+        OPT_DEF("stage2-path", OPT_STR, &c->stage2),
+        OPT_DEF("rpm-list", OPT_STR, &c->rpm_list),
+        OPT_DEF("rpm-parallel", OPT_UINT, &c->rpm_parallel, .lo = 1, .hi = PAR_MAX),
+        OPT_DEF("callback-url", OPT_STR, &c->callback_url),
+        OPT_DEF("http-timeout", OPT_UINT, &c->http_timeout_ms, .lo = 100, .hi = 3600000),
+        OPT_DEF("tree", OPT_STR, &c->tree),
+        OPT_DEF("verify", OPT_VERIFY, &c->verify),
+        OPT_DEF("json", OPT_STR, &c->out.json),
+        OPT_DEF("csv", OPT_STR, &c->out.csv),
+        OPT_DEF("svg", OPT_STR, &c->out.svg),
+        OPT_DEF("progress", OPT_TRI, &c->progress),
+        OPT_DEF("io", OPT_IO, &c->io),
+        OPT_END,
+    };
+    enum opts_result pr = opts_parse("storm", defs, argc, argv, storm_usage);
+    if (pr != OPTS_OK)
+        return pr == OPTS_HELP ? -1 : LOAD_EXIT_USAGE;
+    c->arch = (enum arch)arch;
+    c->tftp_port = (uint16_t)tftp_port;
+    c->http_port = (uint16_t)http_port;
+    c->dhcp_port = (uint16_t)dhcp_port;
+    c->relay_port = (uint16_t)relay_port;
     for (const char **p = (const char *[]){c->ks_url, c->stage2, c->rpm_list, c->callback_url, NULL}; *p; p++)
         if ((*p)[0] != '/')
             return load_usage_error("storm", "HTTP paths start with '/': '%s'", *p);
     if (c->ks_fallback && c->ks_fallback[0] != '/')
         return load_usage_error("storm", "--kickstart-path %s: must start with '/'", c->ks_fallback);
-    if (c->machines > (1u << 20))
-        return load_usage_error("storm", "--machines: at most %u", 1u << 20);
     c->dhcp_server = dhcp_server ? dhcp_server : c->server;
     if (c->verify != VERIFY_NONE && !c->tree)
         return load_usage_error("storm", "--verify needs --tree DIR (the local copy to compare with)");
