@@ -309,16 +309,22 @@ static void dgram_queue_final(struct ev_dgram *d)
     E.final = d;
 }
 
+/* A control message's UDP_GRO segment size; 0: not one. */
+static int gro_cmsg(const struct cmsghdr *c)
+{
+    int v = 0;
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+        memcpy(&v, CMSG_DATA(c), sizeof(v));
+    return v > 0 ? v : 0;
+}
+
 /* The UDP_GRO segment size in a received message's control data; 0: none. */
 static int gro_size(struct msghdr *m)
 {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
-        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-            int v;
-            memcpy(&v, CMSG_DATA(c), sizeof(v));
-            return v > 0 ? v : 0;
-        }
-    return 0;
+    int v = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c && !v; c = CMSG_NXTHDR(m, c))
+        v = gro_cmsg(c);
+    return v;
 }
 
 /* Hands the owner one datagram, or each datagram of a coalesced run (gso:
@@ -496,14 +502,9 @@ static void on_recv_cqe(struct ev_dgram *d, const struct io_uring_cqe *cqe)
                 const uint8_t *pl = io_uring_recvmsg_payload(o, &E.tmpl);
                 size_t len = io_uring_recvmsg_payload_length(o, cqe->res, &E.tmpl);
                 int gso = 0;
-                if (d->gro)
-                    for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, &E.tmpl); c;
-                         c = io_uring_recvmsg_cmsg_nexthdr(o, &E.tmpl, c))
-                        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-                            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-                            memcpy(&gso, CMSG_DATA(c), sizeof(gso));
-                            break;
-                        }
+                for (struct cmsghdr *c = d->gro ? io_uring_recvmsg_cmsg_firsthdr(o, &E.tmpl) : NULL; c && !gso;
+                     c = io_uring_recvmsg_cmsg_nexthdr(o, &E.tmpl, c))
+                    gso = gro_cmsg(c);
                 deliver(d, &from, pl, len, o->payloadlen, gso);
             }
         }
