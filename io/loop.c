@@ -175,7 +175,7 @@ unsigned io_recvmsg_drain(struct io_loop *loop, struct io_op *op, unsigned max)
         struct io_completion c = {.more = true};
         struct sockaddr_storage peer;
         int r = io_recvmsg_direct(loop, op, &c, &peer);
-        if (r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH)
+        if (io_icmp_error(r))
             continue; /* an ICMP error left on the socket: not a datagram, not an end */
         if (r < 0)
             break;    /* none waiting (or an error: the op itself will report it) */

@@ -162,7 +162,7 @@ static void on_readable(struct io_loop *loop, struct io_op *op)
             if (n == -EAGAIN)
                 return;
             /* ICMP errors surface here on UDP; they are not fatal */
-            if (n == -ECONNREFUSED || n == -EHOSTUNREACH || n == -ENETUNREACH)
+            if (io_icmp_error(n))
                 continue;
             if (n < 0) {
                 c.more = false;

@@ -3,6 +3,8 @@
 #define BOOTSTORM_IO_LOOP_INTERNAL_H
 
 #include "io/loop.h"
+#include <errno.h>
+#include <stdbool.h>
 #include <liburing.h>
 #include <stdatomic.h>
 
@@ -79,6 +81,14 @@ void io_ready(struct io_loop *loop, struct io_op *op, int res);
 void io_deliver(struct io_op *op, const struct io_completion *c);
 /* sendfile(2) attempt for a queued op: returns bytes, or -errno (-EAGAIN to wait). */
 int io_try_sendfile(struct io_op *op);
+
+/* Errors an ICMP message leaves on a (connected) UDP socket whose peer has
+ * gone.  They end a multishot recvmsg in the kernel, but say nothing about the
+ * socket itself: the receive goes on, on both backends and in the drain. */
+static inline bool io_icmp_error(int res)
+{
+    return res == -ECONNREFUSED || res == -EHOSTUNREACH || res == -ENETUNREACH;
+}
 
 /* One datagram by recvmsg(2) now into loop->scratch, filling c (buf, len,
  * peer, ifindex, local, truncated; res = bytes or -errno, -EAGAIN when none

@@ -194,14 +194,6 @@ static void on_recvmsg(struct io_loop *loop, struct io_op *op, struct io_uring_c
     }
 }
 
-/* Errors an ICMP message leaves on a (connected) UDP socket whose peer has
- * gone.  They end a multishot recvmsg in the kernel, but say nothing about
- * the socket itself: the receive goes on, as it does on epoll. */
-static bool icmp_error(int res)
-{
-    return res == -ECONNREFUSED || res == -EHOSTUNREACH || res == -ENETUNREACH;
-}
-
 static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
 {
     uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -257,7 +249,7 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
         if (cqe->res == -ENOBUFS) {
             loop->stats.enobufs++;
             rearm = silent = true;
-        } else if (op->kind == IO_OP_RECVMSG && icmp_error(cqe->res)) {
+        } else if (op->kind == IO_OP_RECVMSG && io_icmp_error(cqe->res)) {
             rearm = silent = true;
         } else if (op->kind == IO_OP_RECVMSG && cqe->res >= 0) {
             rearm = true;
