@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -791,6 +792,17 @@ int http_service_start(struct http_service **out, struct io_loop *loop, const st
      * one setsockopt here instead of one per connection (5% of the server's
      * CPU in the connection storm). */
     s->nodelay_inherited = sock_set_nodelay(s->listen_fd) == 0;
+    /* The congestion control is inherited the same way.  With bbr and no fq
+     * qdisc the kernel paces each connection with an hrtimer of its own: on
+     * this VM 3-8x the CPU per GB of cubic for install.img and Range reads
+     * (bench/RESULTS.md, "TCP congestion control").  Failing to set it (a
+     * name not in tcp_allowed_congestion_control, without root) costs speed,
+     * not correctness: say so once and go on. */
+    static atomic_bool congestion_warned; /* one line, not one per worker */
+    int cc = cfg->congestion ? sock_set_congestion(s->listen_fd, cfg->congestion) : 0;
+    if (cc < 0 && !atomic_exchange(&congestion_warned, true))
+        fprintf(stderr, "http: TCP congestion control %s not set: %s; connections use the kernel's default\n",
+                cfg->congestion, strerror(-cc));
     s->accept_op.fn = on_accept;
     s->accept_op.owner = s;
     s->accept_retry.fn = on_accept_retry;

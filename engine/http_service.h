@@ -58,6 +58,7 @@ struct http_service_config {
     unsigned send_timeout_s;       /* no progress sending */
     unsigned max_conns;            /* per worker; 503 beyond */
     size_t chunk;                  /* bytes per connection per turn */
+    const char *congestion;        /* TCP congestion control of accepted connections; NULL: the kernel's */
     size_t small_file_max;         /* files up to this go from memory */
     bool quiet;                    /* no access log */
     int backlog;

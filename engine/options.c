@@ -54,6 +54,7 @@ struct knob {
 };
 
 static bool check_ifname(const char *v, char *why, size_t n);
+static bool check_congestion(const char *v, char *why, size_t n);
 static bool check_bootfile(const char *v, char *why, size_t n);
 static bool check_url_template(const char *v, char *why, size_t n);
 static bool check_ipxe_url(const char *v, char *why, size_t n);
@@ -124,6 +125,11 @@ static const struct knob knobs[] = {
     { KNOB("http-chunk", K_SIZE, http_chunk, G_HTTP, C_SERVERS), .def = "256K", .unit = "bytes",
       .min = 4096, .max = 64ull << 20,
       .help = "body bytes sent per connection per turn, so one fast client cannot starve the rest" },
+    { KNOB("http-tcp-congestion", K_STRING, http_tcp_congestion, G_HTTP, C_SERVERS), .def = "cubic",
+      .arg = "NAME", .check = check_congestion,
+      .help = "TCP congestion control of HTTP connections (one of net.ipv4.tcp_available_congestion_control); "
+              "system: the kernel's default. Not bbr by default: bbr without the fq qdisc paces every "
+              "connection with a timer of its own, 2-6x the server's CPU per GB here" },
     { KNOB("http-index", K_BOOL, http_index, G_HTTP, C_SERVERS), .def = "no",
       .help = "list directories (otherwise 403 for a directory without index.html)" },
 
@@ -797,6 +803,29 @@ static bool check_ifname(const char *v, char *why, size_t n)
     if (!ok)
         snprintf(why, n, "not an interface name (1-15 characters, no '/', ':' or spaces)");
     return ok;
+}
+
+/* "system", or a name the kernel lists as available (when it can be read) */
+static bool check_congestion(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "system") == 0)
+        return true;
+    if (!*v || strlen(v) > 15 || strpbrk(v, " \t/"))
+        return no(why, n, "not a congestion control name (1-15 characters, no spaces or '/')");
+    char list[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "r");
+    if (!f)
+        return true; /* no /proc here: setting it on the listener will tell */
+    if (!fgets(list, sizeof(list), f))
+        list[0] = 0;
+    fclose(f);
+    list[strcspn(list, "\n")] = 0;
+    size_t len = strlen(v);
+    for (const char *p = list; (p = strstr(p, v)) != NULL; p += len)
+        if ((p == list || p[-1] == ' ') && (p[len] == ' ' || p[len] == 0))
+            return true;
+    snprintf(why, n, "not available in this kernel (available: %s; or system)", list);
+    return false;
 }
 
 static bool check_bootfile(const char *v, char *why, size_t n)

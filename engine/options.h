@@ -121,6 +121,7 @@ struct options {
     uint32_t http_send_timeout_ms;   /* a downloader that takes nothing this long is dropped */
     unsigned max_conns;              /* beyond it: 503 */
     uint64_t http_chunk;             /* body bytes per connection per turn */
+    char *http_tcp_congestion;       /* TCP congestion control of HTTP connections; "system": the kernel's */
     bool http_index;                 /* directory listings */
 
     /* DHCP (on when a --subnet is given or --proxy-dhcp: options_dhcp_enabled()) */

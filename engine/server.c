@@ -129,6 +129,7 @@ static void *worker_main(void *arg)
         .send_timeout_s = (o->http_send_timeout_ms + 999) / 1000,
         .max_conns = (o->max_conns + w->nworkers - 1) / w->nworkers,
         .chunk = (size_t)o->http_chunk,
+        .congestion = strcmp(o->http_tcp_congestion, "system") == 0 ? NULL : o->http_tcp_congestion,
         .quiet = o->quiet,
     };
     hc.route = web_route, hc.route_ctx = w->web; /* tracking: dashboard, API, metrics, then the rest */

@@ -176,6 +176,21 @@ int sock_set_nodelay(int fd)
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
+int sock_set_congestion(int fd, const char *name)
+{
+    return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name)) < 0 ? -errno : 0;
+}
+
+int sock_get_congestion(int fd, char *out, size_t outlen)
+{
+    char name[32] = "";
+    socklen_t l = sizeof(name) - 1;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &l) < 0)
+        return -errno;
+    snprintf(out, outlen, "%s", name);
+    return 0;
+}
+
 bool sock_parse_ipv4(const char *s, uint32_t *addr_be)
 {
     struct in_addr ia;

@@ -47,6 +47,10 @@ int sock_probe_udp_dev(uint32_t addr, uint16_t port, const char *ifname, char *e
 int sock_local_port(int fd);
 /* TCP_NODELAY on; 0 or -errno. */
 int sock_set_nodelay(int fd);
+/* TCP_CONGESTION (a listener's is inherited by the sockets it accepts); 0 or -errno. */
+int sock_set_congestion(int fd, const char *name);
+/* The socket's TCP congestion control into out; 0 or -errno. */
+int sock_get_congestion(int fd, char *out, size_t outlen);
 /* Parse dotted IPv4 into network order; false on anything else. */
 bool sock_parse_ipv4(const char *s, uint32_t *addr_be);
 /* Format an IPv4 sockaddr as "a.b.c.d:port" into out (at least 48 bytes);

@@ -198,6 +198,42 @@ PY
   [ "$n" -ge 1 ] && [ "$n" -le 5 ] || fail "$n 'wait in the backlog' lines" || return 1
   grep -q "accepting again" "$WORK/fd.log" || fail "no resume line: $(cat "$WORK/fd.log")"
 }
+# cc_of PORT: the TCP congestion control of the server's end of a fresh connection
+cc_of() {
+  python3 - "$1" <<'PY'
+import re, socket, subprocess, sys
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"GET /ks.cfg HTTP/1.1\r\nHost: x\r\n\r\n")
+s.settimeout(5)
+got = b""
+while b"\r\n\r\n" not in got:
+    got += s.recv(65536)
+me = s.getsockname()[1]
+out = subprocess.run(["ss", "-tinH", "state", "established", "( sport = :%d and dport = :%d )" % (port, me)],
+                     capture_output=True, text=True).stdout
+m = re.search(r"^\s+(\w+) ", out, re.M)   # the info line starts with the algorithm
+print(m.group(1) if m else "none: " + out)
+PY
+}
+t_tcp_congestion_of_connections() {
+  # cubic by default (bbr without fq paces with a timer per connection);
+  # --http-tcp-congestion names another; system keeps the kernel's
+  expect_eq "default" "$(cc_of "$PORT")" cubic
+  local sys; sys=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
+  local name port2 pid
+  for name in reno system; do
+    port2=$(free_port); mkdir -p "$WORK/state-cc"
+    "$BOOTSTORM" serve --backend "$BACKEND" --listen 127.0.0.1 --http-port "$port2" --http-root "$ROOT" \
+      --threads 1 --http-tcp-congestion "$name" --state-dir "$WORK/state-cc" >/dev/null 2>"$WORK/cc.log" &
+    pid=$!
+    trap "kill -KILL $pid 2>/dev/null || true" EXIT
+    local i; for i in $(seq 1 100); do grep -q serving "$WORK/cc.log" && break; sleep 0.1; done
+    grep -q serving "$WORK/cc.log" || { fail "--http-tcp-congestion $name: no start: $(cat "$WORK/cc.log")"; return 1; }
+    expect_eq "$name" "$(cc_of "$port2")" "$([ "$name" = system ] && echo "$sys" || echo "$name")"
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null
+  done
+}
 t_zz_graceful_stop() {
   # a download in flight when SIGTERM arrives still completes
   curl -sf --limit-rate 2M "$URL/images/install.img" -o "$WORK/g" & cpid=$!

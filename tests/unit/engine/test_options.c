@@ -86,6 +86,7 @@ static void expect_defaults(const struct options *d)
     cr_expect_eq(d->http_send_timeout_ms, 60000);
     cr_expect_eq(d->max_conns, 10000);
     cr_expect_eq(d->http_chunk, 256 * 1024);
+    cr_expect_str_eq(d->http_tcp_congestion, "cubic");
     cr_expect_not(d->http_index);
     cr_expect_eq(d->dhcp_port, 67);
     cr_expect_eq(d->subnets.count, 0);
@@ -400,6 +401,14 @@ Test(options, bad_strings)
     EXPECT_ERR(OPTIONS_ERR_VALUE, "--admin-token 'a b': not a token (up to 256 characters, no white space)",
                "--admin-token", "a b");
     EXPECT_ERR(OPTIONS_ERR_VALUE, "--boot-bios a\\x0ab: contains a control character", "--boot-bios", "a\nb");
+    EXPECT_ERR(OPTIONS_ERR_VALUE,
+               "--http-tcp-congestion 'cu bic': not a congestion control name (1-15 characters, no spaces or '/')",
+               "--http-tcp-congestion", "cu bic");
+    /* a name the kernel does not have: the message lists what it has */
+    int r = PARSE("--http-tcp-congestion", "cubi");
+    cr_expect_eq(r, OPTIONS_ERR_VALUE);
+    cr_expect(strstr(err, "--http-tcp-congestion cubi: not available in this kernel (available: ") == err, "%s", err);
+    cr_expect(strstr(err, "cubic") != NULL, "%s", err);
     char longname[200];
     memset(longname, 'x', 150);
     longname[150] = '\0';
@@ -408,12 +417,20 @@ Test(options, bad_strings)
     cr_expect(strstr(err, "...: longer than 127 bytes (the BOOTP file field)") != NULL, "%s", err);
 }
 
+Test(options, tcp_congestion_names)
+{
+    cr_assert_eq(PARSE("--http-tcp-congestion", "system"), OPTIONS_OK, "%s", err);
+    cr_expect_str_eq(o.http_tcp_congestion, "system");
+    cr_assert_eq(PARSE("--http-tcp-congestion", "reno"), OPTIONS_OK, "%s", err); /* always built in */
+    cr_expect_str_eq(o.http_tcp_congestion, "reno");
+}
+
 Test(options, bad_options)
 {
     EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--bogus: unknown option", "--bogus");
     EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--bogus: unknown option", "--bogus=1");
     EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "-x: unknown option", "-x");
-    EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--http: ambiguous option (--http-root and 6 more)", "--http");
+    EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--http: ambiguous option (--http-root and 7 more)", "--http");
     EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--watch: not an option of 'serve'", "--watch");
     EXPECT_ERR(OPTIONS_ERR_MISSING, "--http-port: missing value", "--http-port");
     EXPECT_ERR(OPTIONS_ERR_VALUE, "--help: takes no value", "--help=x");

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
@@ -176,6 +177,34 @@ Test(sock, udp_bind_options, .timeout = 10)
     /* the kernel doubles what it is given, capped by net.core.[rw]mem_max */
     cr_assert_gt(getopt_int(fd, SOL_SOCKET, SO_RCVBUF), 212992);
     cr_assert_gt(getopt_int(fd, SOL_SOCKET, SO_SNDBUF), 212992);
+    close(fd);
+}
+
+Test(sock, tcp_congestion, .timeout = 10)
+{
+    char err[128] = "", name[32] = "";
+    int fd = sock_tcp_listen(LO, 0, 16, false, err, sizeof(err));
+    cr_assert_geq(fd, 0, "%s", err);
+    cr_assert_eq(sock_set_congestion(fd, "reno"), 0); /* built into every kernel */
+    cr_assert_eq(sock_get_congestion(fd, name, sizeof(name)), 0);
+    cr_expect_str_eq(name, "reno");
+    cr_expect_eq(sock_set_congestion(fd, "no-such-cc"), -ENOENT);
+    cr_assert_eq(sock_get_congestion(fd, name, sizeof(name)), 0);
+    cr_expect_str_eq(name, "reno", "a failed set leaves it as it was");
+
+    /* an accepted socket has the listener's */
+    int port = sock_local_port(fd);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = LO};
+    cr_assert_eq(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, 2000), 1);
+    int afd = accept(fd, NULL, NULL);
+    cr_assert_geq(afd, 0);
+    cr_assert_eq(sock_get_congestion(afd, name, sizeof(name)), 0);
+    cr_expect_str_eq(name, "reno");
+    close(afd);
+    close(cfd);
     close(fd);
 }
 
