@@ -8,6 +8,9 @@
 # connection storm (new connection per request).  Prints a Markdown table with
 # each server's own CPU per request / per GB, and ratios against the better of
 # nginx and lighttpd.  BENCH_SECONDS per row (8), BENCH_SERVERS to pick.
+# BENCH_BOOTSTORM_ARGS adds options to bootstorm serve (for example
+# "--http-tcp-congestion system" to run it with the kernel's congestion control,
+# as nginx and lighttpd run; the kernel's and the qdisc are printed first).
 # BENCH_ROWS picks rows by key (ks100 ks500 rpm img32 img200 range storm).
 # Each server is started afresh for each row, and the servers take turns row by
 # row (the order reversed every other round), so a burst of load from other jobs
@@ -20,6 +23,8 @@ set -u
 bench_args "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 SERVERS=${BENCH_SERVERS:-"bootstorm nginx lighttpd"}
+echo "TCP congestion control: $(cat /proc/sys/net/ipv4/tcp_congestion_control) (kernel default, nginx and lighttpd);" \
+  "bootstorm: ${BENCH_BOOTSTORM_ARGS:-its default --http-tcp-congestion cubic}; qdisc on lo: $(tc qdisc show dev lo 2>/dev/null | awk '{print $2; exit}')" >&2
 ROOT=$BW/root
 mkdir -p "$ROOT/Packages" "$ROOT/images"
 head -c 3072 /dev/urandom >"$ROOT/ks.cfg"
@@ -43,7 +48,7 @@ start_server() {  # NAME -> sets SPID
   case "$1" in
     bootstorm)
       taskset -c "$SCPU" "$BOOTSTORM" serve --listen 127.0.0.1 --http-port $PORT --http-root "$ROOT" \
-        --threads 1 --quiet --state-dir "$BW/state" >/dev/null 2>"$BW/bootstorm.log" & SPID=$! ;;
+        --threads 1 --quiet --state-dir "$BW/state" ${BENCH_BOOTSTORM_ARGS:-} >/dev/null 2>"$BW/bootstorm.log" & SPID=$! ;;
     nginx)
       nginx_conf "$BW/nginx.conf" "$PORT" "$ROOT"
       taskset -c "$SCPU" nginx -c "$BW/nginx.conf" & SPID=$! ;;
