@@ -794,7 +794,7 @@ int http_service_start(struct http_service **out, struct io_loop *loop, const st
     s->nodelay_inherited = sock_set_nodelay(s->listen_fd) == 0;
     /* The congestion control is inherited the same way.  With bbr and no fq
      * qdisc the kernel paces each connection with an hrtimer of its own: on
-     * this VM 3-8x the CPU per GB of cubic for install.img and Range reads
+     * this VM 2-5x the CPU per GB of cubic for install.img
      * (bench/RESULTS.md, "TCP congestion control").  Failing to set it (a
      * name not in tcp_allowed_congestion_control, without root) costs speed,
      * not correctness: say so once and go on. */

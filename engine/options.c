@@ -129,7 +129,7 @@ static const struct knob knobs[] = {
       .arg = "NAME", .check = check_congestion,
       .help = "TCP congestion control of HTTP connections (one of net.ipv4.tcp_available_congestion_control); "
               "system: the kernel's default. Not bbr by default: bbr without the fq qdisc paces every "
-              "connection with a timer of its own, 2-6x the server's CPU per GB here" },
+              "connection with a timer of its own, 2-5x the server's CPU per GB for install.img here" },
     { KNOB("http-index", K_BOOL, http_index, G_HTTP, C_SERVERS), .def = "no",
       .help = "list directories (otherwise 403 for a directory without index.html)" },
 
