@@ -22,6 +22,19 @@ free_port() {
   python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
 }
 
+# wait_serving PID LOG: waits (10 s) for the "serving" line a bootstorm serve
+# started in the background writes to LOG; 1, with a line saying why, if the
+# process exits or the line does not come
+wait_serving() {
+  local i
+  for i in $(seq 1 100); do
+    if grep -q "serving" "$2" 2>/dev/null; then return 0; fi
+    if ! kill -0 "$1" 2>/dev/null; then echo "server exited: $(cat "$2")"; return 1; fi
+    sleep 0.1
+  done
+  echo "server did not start in 10 s: $(cat "$2")"; return 1
+}
+
 # start_server ARGS...: starts bootstorm serve in the background, waits for its
 # "serving" line (10 s), logs to $WORK/server.log
 start_server() {
@@ -29,14 +42,7 @@ start_server() {
   : >"$WORK/server.log"
   "$BOOTSTORM" serve --backend "$BACKEND" "$@" >"$WORK/access.log" 2>"$WORK/server.log" &
   SERVER_PID=$!
-  local i
-  for i in $(seq 1 100); do
-    if grep -q "serving" "$WORK/server.log" 2>/dev/null; then return 0; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "server exited: $(cat "$WORK/server.log")"; SERVER_PID=""; return 1; fi
-    sleep 0.1
-  done
-  echo "server did not start in 10 s: $(cat "$WORK/server.log")"; return 1
+  wait_serving "$SERVER_PID" "$WORK/server.log" || { SERVER_PID=""; return 1; }
 }
 
 stop_server() {

@@ -535,12 +535,7 @@ t_second_server_on_the_same_dhcp_port_is_refused() {
   ip netns exec "$(ns hs)" "$BOOTSTORM" serve --backend "$BACKEND" --threads 1 --http-port 8082 \
     --state-dir "$WORK/h3.state" --subnet "$SUB88" --interface tr0 >"$WORK/h3.out" 2>"$WORK/h3.err" &
   pid=$!
-  for i in $(seq 1 100); do
-    grep -q serving "$WORK/h3.err" && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  grep -q serving "$WORK/h3.err" || { kill -9 "$pid" 2>/dev/null; fail "refused on tr0: $(cat "$WORK/h3.err")"; }
+  wait_serving "$pid" "$WORK/h3.err" || { kill -9 "$pid" 2>/dev/null; fail "refused on tr0 (above)"; }
   kill -TERM "$pid"; wait "$pid" || true
   # proxyDHCP: 4011 held by someone else
   in_ns hs $PY -c 'import socket,time;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("0.0.0.0",4011));print("held",flush=True);time.sleep(30)' \

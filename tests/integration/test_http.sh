@@ -175,7 +175,7 @@ t_out_of_descriptors_waits() {
     --http-root "$ROOT" --threads 1 --http-idle-timeout 30 --state-dir "$WORK/state-fd" \
     >/dev/null 2>"$WORK/fd.log" & local pid=$!
   trap "kill -KILL $pid 2>/dev/null || true" EXIT   # each test runs in its own subshell: this one ends it, pass or fail
-  local i; for i in $(seq 1 100); do grep -q serving "$WORK/fd.log" && break; sleep 0.1; done
+  wait_serving "$pid" "$WORK/fd.log" || fail "see above" || return 1
   grep -q "open-file limit 64 is below" "$WORK/fd.log" || fail "no limit warning: $(cat "$WORK/fd.log")" || return 1
   python3 - "$port2" "$pid" <<'PY' || fail "see above"
 import socket, sys, time, urllib.request
@@ -228,8 +228,7 @@ t_tcp_congestion_of_connections() {
       --threads 1 --http-tcp-congestion "$name" --state-dir "$WORK/state-cc" >/dev/null 2>"$WORK/cc.log" &
     pid=$!
     trap "kill -KILL $pid 2>/dev/null || true" EXIT
-    local i; for i in $(seq 1 100); do grep -q serving "$WORK/cc.log" && break; sleep 0.1; done
-    grep -q serving "$WORK/cc.log" || { fail "--http-tcp-congestion $name: no start: $(cat "$WORK/cc.log")"; return 1; }
+    wait_serving "$pid" "$WORK/cc.log" || fail "--http-tcp-congestion $name: see above" || return 1
     expect_eq "$name" "$(cc_of "$port2")" "$([ "$name" = system ] && echo "$sys" || echo "$name")"
     kill -TERM "$pid"; wait "$pid" 2>/dev/null
   done

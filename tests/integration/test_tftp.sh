@@ -137,9 +137,7 @@ aux_server() {
   "$BOOTSTORM" serve --backend "$BACKEND" --listen 127.0.0.1 --http-port "$(free_port)" --tftp-port "$AUX_PORT" \
     --state-dir "$WORK/state-$name" "$@" >"$WORK/$name.access" 2>"$WORK/$name.log" &
   AUX_PID=$!
-  local i
-  for i in $(seq 1 100); do grep -q serving "$WORK/$name.log" 2>/dev/null && return 0; sleep 0.1; done
-  fail "aux server $name did not start: $(cat "$WORK/$name.log")"
+  wait_serving "$AUX_PID" "$WORK/$name.log" || fail "aux server $name did not start"
 }
 
 # ---- real clients ---------------------------------------------------------------
