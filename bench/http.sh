@@ -116,7 +116,7 @@ run_row() {
   case "$1" in
     ks100) measure "$s" "3 KiB file, 100 conns" wrk_row 100 "$U/ks.cfg" ;;
     ks500) measure "$s" "3 KiB file, 500 conns" wrk_row 500 "$U/ks.cfg" ;;
-    rpm) measure "$s" "RPM mix, 200 conns" load_row --url "$U/" --url-list "$ROOT/rpms.txt" --connections 200 --duration "$SECS" ;;
+    rpm) measure "$s" "RPM mix, 200 conns" load_row --server "$U" --url-list "$ROOT/rpms.txt" --connections 200 --duration "$SECS" ;;
     img32) measure "$s" "install.img x32" load_row --url "$U/images/install.img" --connections 32 --each-once ;;
     img200) measure "$s" "install.img x200" load_row --url "$U/images/install.img" --connections 200 --each-once ;;
     range) measure "$s" "1 MiB Range reads, 64 conns" load_row --url "$U/images/install.img" --range 1048576 --connections 64 --duration "$SECS" ;;

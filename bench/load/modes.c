@@ -209,7 +209,9 @@ void http_mode_usage(FILE *f)
     fprintf(f,
             "bootstorm-load http [options]: HTTP benchmark client\n"
             "  --url URL               http://HOST:PORT/path (repeatable; requests pick one at random)\n"
-            "  --url-list FILE         one URL (or /path, with the first --url's host) per line\n"
+            "  --url-list FILE         one URL (or /path, on the --server) per line\n"
+            "  --server URL            http://HOST:PORT that /paths are fetched from, itself not\n"
+            "                          fetched [the first --url's server]\n"
             "  --connections N         concurrent connections [10]\n"
             "  --duration S            run this long [10 unless a request count is given]\n"
             "  --requests-per-conn N   each connection makes N requests, then stops\n"
@@ -440,6 +442,24 @@ static void hs_next(void)
     httpc_request(hs_conn, &hs_req);
 }
 
+/* --server: where /paths go (the list's, and --url's after it) */
+static struct httpc_target h_server;
+static bool h_server_set;
+static bool h_opt_server(const char *a, char *why, size_t wl)
+{
+    char path[1024], w[200];
+    if (!httpc_parse_url(a, &h_server, path, sizeof(path), w, sizeof(w))) {
+        snprintf(why, wl, "--server %s", w);
+        return false;
+    }
+    if (strcmp(path, "/") != 0) {
+        snprintf(why, wl, "--server %s: a server only (http://HOST:PORT), no path", a);
+        return false;
+    }
+    h_server_set = true;
+    return true;
+}
+
 static bool h_add_url(const char *s, unsigned *cap, char *why, size_t wl)
 {
     if (H.nurls == *cap) {
@@ -453,12 +473,12 @@ static bool h_add_url(const char *s, unsigned *cap, char *why, size_t wl)
     }
     struct hurl *u = &H.urls[H.nurls];
     memset(u, 0, sizeof(*u));
-    if (s[0] == '/') { /* a path on the first URL's server */
-        if (!H.nurls) {
-            snprintf(why, wl, "%s: a path needs a --url before it to name the server", s);
+    if (s[0] == '/') { /* a path on --server, or on the first URL's server */
+        if (!h_server_set && !H.nurls) {
+            snprintf(why, wl, "%s: a path needs --server (or a --url before it) to name the server", s);
             return false;
         }
-        u->t = H.urls[0].t;
+        u->t = h_server_set ? h_server : H.urls[0].t;
         if (strlen(s) >= sizeof(u->path)) {
             snprintf(why, wl, "%.60s...: path too long", s);
             return false;
@@ -487,6 +507,7 @@ int http_mode_main(int argc, char **argv)
     static const char *const methods[] = {"GET", "HEAD", NULL};
     memset(&H, 0, sizeof(H));
     h_url_cap = 0;
+    h_server_set = false;
     H.conns = 10;
     H.timeout_ms = 30000;
     H.src.n = 256;
@@ -497,6 +518,7 @@ int http_mode_main(int argc, char **argv)
     const struct opt_def defs[] = {
         OPT_DEF("url", OPT_CALL, NULL, .call = h_opt_url),
         OPT_DEF("url-list", OPT_STR, &list),
+        OPT_DEF("server", OPT_CALL, NULL, .call = h_opt_server),
         OPT_DEF("connections", OPT_UINT, &H.conns, .lo = 1, .hi = 100000),
         OPT_DEF("duration", OPT_SECONDS, &H.duration_s),
         OPT_DEF("requests-per-conn", OPT_U64, &H.per_conn, .lo = 1, .hi = 1000000000, .want = "want 1 or more"),

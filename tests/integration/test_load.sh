@@ -271,11 +271,16 @@ t_http_mode_against_bootstorm() {
     --progress no --json "$WORK/h1.json" >"$WORK/h" 2>&1 || rc=$?
   "$LOADGEN" http --url "$u/.treeinfo" --connections 10 --new-conn-per-request --requests-per-conn 20 \
     --source-base "$NET.220.1" --sources 16 --progress no --json "$WORK/h2.json" >>"$WORK/h" 2>&1 || rc=$?
+  sed 's|^|/|' "$S/http/Packages/LIST" >"$WORK/hpaths"  # /paths on --server, which is not fetched itself
+  "$LOADGEN" http --server "$u" --url-list "$WORK/hpaths" --connections 2 --requests-per-conn 10 --tree "$S/http" \
+    --verify --progress no --json "$WORK/h4.json" >>"$WORK/h" 2>&1 || rc=$?
   "$LOADGEN" http --url "$u/missing.img" --connections 1 --requests-per-conn 1 --progress no >"$WORK/h3" 2>&1 &&
     fail "a 404 must fail the run"
   expect_eq "status" "$rc" 0 || { cat "$WORK/h"; return 1; }
   expect_eq "downloads" "$(jget "$WORK/h1.json" 'd["ok"]')" 8
   expect_eq "a connection per request" "$(jget "$WORK/h2.json" 'd["connects"]')" 200
+  expect_eq "list on --server" "$(jget "$WORK/h4.json" '(d["ok"], d["failed"], d["urls"])')" \
+    "(20, 0, $(wc -l <"$WORK/hpaths"))"
   grep -q "404" "$WORK/h3" || fail "no 404 reported: $(cat "$WORK/h3")"
   halt
 }
@@ -306,7 +311,7 @@ t_nothing_listening_fails_fast() {
 t_usage_errors_exit_2() {
   local rc
   for args in "storm --machines 0" "storm --verify" "storm --stages boot" "http" "tftp --file x --blksize 4" \
-    "dhcp --rate -1" "nosuchmode"; do
+    "dhcp --rate -1" "http --server http://127.0.0.1:80/x --url /y" "http --url /y" "nosuchmode"; do
     rc=0; "$LOADGEN" $args >/dev/null 2>&1 || rc=$?
     expect_eq "$args" "$rc" 2
   done
