@@ -759,7 +759,7 @@ int http_service_start(struct http_service **out, struct io_loop *loop, const st
     s->cfg = *cfg;
     logbuf_init(&s->log, STDOUT_FILENO, "http", 0);
     if (!s->cfg.chunk)
-        s->cfg.chunk = 256 * 1024;
+        s->cfg.chunk = 1024 * 1024;
     if (!s->cfg.small_file_max)
         s->cfg.small_file_max = 64 * 1024;
     if (!s->cfg.max_conns)

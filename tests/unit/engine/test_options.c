@@ -85,7 +85,7 @@ static void expect_defaults(const struct options *d)
     cr_expect_eq(d->http_header_timeout_ms, 10000);
     cr_expect_eq(d->http_send_timeout_ms, 60000);
     cr_expect_eq(d->max_conns, 10000);
-    cr_expect_eq(d->http_chunk, 256 * 1024);
+    cr_expect_eq(d->http_chunk, 1024 * 1024);
     cr_expect_str_eq(d->http_tcp_congestion, "cubic");
     cr_expect_not(d->http_index);
     cr_expect_eq(d->dhcp_port, 67);
@@ -793,7 +793,7 @@ Test(options, help_lists_every_knob_with_default_and_unit)
     cr_expect_not_null(strstr(h, "[default: 64; range 1-65536, a power of two]"));
     cr_expect_not_null(strstr(h, "[default: 10 s; range 1-3600]"));
     cr_expect_not_null(strstr(h, "[default: 200 ms; range 10-255000]"));
-    cr_expect_not_null(strstr(h, "[default: 256K bytes; range 4K-64M]"));
+    cr_expect_not_null(strstr(h, "[default: 1M bytes; range 4K-64M]"));
     cr_expect_not_null(strstr(h, "[default: one per CPU; range 0-1024]"));
     cr_expect_not_null(strstr(h, "--backend auto|uring|epoll"));
     cr_expect_null(strstr(h, "--watch"), "status-only knobs stay out of serve's help");
