@@ -182,7 +182,7 @@ static void conn_maybe_free(struct conn *c)
     conn_release_response(c);
     free(c->sbuf[0].p);
     free(c->sbuf[1].p);
-    close(c->fd);
+    io_close(s->loop, c->fd); /* with the next submission: no system call of its own */
     for (unsigned i = 0; i < s->nall; i++) {
         if (s->all[i] == c) {
             s->all[i] = s->all[--s->nall];
@@ -734,8 +734,12 @@ static void on_accept(struct io_op *op, const struct io_completion *cq)
         close(fd);
         return;
     }
-    socklen_t l = sizeof(c->peer);
-    getpeername(fd, (struct sockaddr *)&c->peer, &l);
+    if (cq->peer && cq->peer->ss_family == AF_INET) {
+        memcpy(&c->peer, cq->peer, sizeof(c->peer));
+    } else {
+        socklen_t l = sizeof(c->peer);
+        getpeername(fd, (struct sockaddr *)&c->peer, &l);
+    }
     if (!s->nodelay_inherited)
         sock_set_nodelay(fd);
     c->recv_op.fn = on_recv;

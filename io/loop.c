@@ -133,6 +133,14 @@ void io_flush(struct io_loop *loop)
         loop->ops->flush(loop);
 }
 
+void io_close(struct io_loop *loop, int fd)
+{
+    if (loop->ops->close)
+        loop->ops->close(loop, fd);
+    else
+        close(fd);
+}
+
 int io_recvmsg_direct(struct io_loop *loop, struct io_op *op, struct io_completion *c,
                       struct sockaddr_storage *peer)
 {

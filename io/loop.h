@@ -1,8 +1,8 @@
 /* io/loop.h — the event core: one loop per worker thread.
  *
  * A completion-shaped API over two backends chosen at run time: io_uring
- * (liburing; multishot accept and recv, provided-buffer rings, batched
- * submission) and epoll (the same operations performed when the descriptor is
+ * (liburing; accepts that carry the peer's address, multishot recv,
+ * provided-buffer rings, batched submission, closes through the ring) and epoll (the same operations performed when the descriptor is
  * ready).  io/ knows sockets, files and time, nothing of any protocol.
  *
  * Ownership rules, the same on both backends:
@@ -47,13 +47,14 @@ struct io_loop_config {
                                 * may carry a little more on uring. */
 };
 
-/* What one completion carries.  peer/ifindex/local are set for recvmsg only. */
+/* What one completion carries.  peer is the datagram's source (recvmsg) or the
+ * new connection's peer (accept); ifindex/local are set for recvmsg only. */
 struct io_completion {
     int res;                      /* bytes, new fd, 0 = EOF, or -errno */
     bool more;                    /* false: this op is finished and may be reused */
     const void *buf;              /* received bytes (recv, recvmsg), valid in the callback */
     size_t len;
-    const struct sockaddr_storage *peer; /* datagram source */
+    const struct sockaddr_storage *peer; /* datagram source, or the accepted peer */
     socklen_t peer_len;
     int ifindex;                  /* receiving interface (IP_PKTINFO), 0 if unknown */
     struct in_addr local;         /* local address the datagram was sent to (IP_PKTINFO) */
@@ -89,6 +90,7 @@ struct io_op {
     uint64_t file_off;
     size_t file_len;
     struct msghdr msg;
+    struct io_accept_slots *acc; /* uring: the accepts in flight and their peers */
 };
 
 struct io_timer;
@@ -122,7 +124,8 @@ void io_loop_set_idle_hook(struct io_loop *loop, void (*fn)(void *), void *arg);
 /* Monotonic milliseconds, cached per loop turn. */
 uint64_t io_loop_now_ms(const struct io_loop *loop);
 
-/* Multishot accept: one completion per new connection (res = fd, non-blocking). */
+/* Multishot accept: one completion per new connection (res = fd, non-blocking,
+ * peer = its address: no getpeername needed). */
 int io_accept(struct io_loop *loop, struct io_op *op, int listen_fd);
 /* Multishot stream receive into provided buffers. */
 int io_recv(struct io_loop *loop, struct io_op *op, int fd);
@@ -160,6 +163,11 @@ int io_send_datagram(struct io_loop *loop, int fd, const struct sockaddr_in *to,
  * datagrams a few per turn).  Call it outside callbacks (an idle hook): the op's
  * callback runs inside this call. */
 unsigned io_recvmsg_drain(struct io_loop *loop, struct io_op *op, unsigned max);
+/* Closes a descriptor no op of this loop uses any more (cancelled ops must have
+ * had their final completion).  On io_uring the close goes to the kernel with
+ * the loop's next submission, costing no system call of its own; the number
+ * stays taken until then.  On epoll it is closed at once. */
+void io_close(struct io_loop *loop, int fd);
 /* Hands every queued datagram to the kernel now (no-op when none is queued). */
 void io_flush(struct io_loop *loop);
 /* Requests the end of an in-flight op; its final completion follows
@@ -178,6 +186,7 @@ struct io_loop_stats {
     uint64_t turns, completions, submits, enobufs, truncated;
     uint64_t dgrams_queued, dgram_errors; /* io_send_datagram: queued in the ring; failed there */
     uint64_t drained;                     /* datagrams io_recvmsg_drain delivered */
+    uint64_t close_errors;                /* io_close: failed in the ring */
 };
 void io_loop_get_stats(const struct io_loop *loop, struct io_loop_stats *out);
 

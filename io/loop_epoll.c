@@ -127,11 +127,13 @@ static void on_readable(struct io_loop *loop, struct io_op *op)
     for (int i = 0; i < 32 && loop->e.fds[op->fd].rd == op && !op->cancel_requested; i++) {
         struct io_completion c = {.more = true};
         if (op->kind == IO_OP_ACCEPT) {
-            int fd = accept4(op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            struct sockaddr_storage peer;
+            socklen_t plen = sizeof(peer);
+            int fd = accept4(op->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                     return;
-                /* EMFILE and friends end the op, as a multishot accept ends on
+                /* EMFILE and friends end the op, as they end an accept on
                  * io_uring: the listener stays readable, and level-triggered
                  * readiness would spin on the same error until the owner acts */
                 c.res = -errno;
@@ -141,6 +143,8 @@ static void on_readable(struct io_loop *loop, struct io_op *op)
                 return;
             }
             c.res = fd;
+            c.peer = &peer;
+            c.peer_len = plen;
             io_deliver(op, &c);
         } else if (op->kind == IO_OP_RECV) {
             ssize_t n = recv(op->fd, loop->scratch, loop->cfg.recv_buffer_size, MSG_DONTWAIT);

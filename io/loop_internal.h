@@ -16,6 +16,7 @@ struct io_backend_ops {
     int (*send_dgram)(struct io_loop *loop, int fd, const struct sockaddr_in *to, const void *head, size_t head_len,
                       const void *body, size_t body_len);
     void (*flush)(struct io_loop *loop);
+    void (*close)(struct io_loop *loop, int fd);
     int (*wait)(struct io_loop *loop, int timeout_ms);       /* reap + dispatch */
     void (*destroy)(struct io_loop *loop);
 };
@@ -61,6 +62,7 @@ struct io_loop {
             struct io_op *starved_head;
             struct io_dgram_slot *dgram; /* ring_entries slots */
             unsigned dgram_used;         /* slots since the SQ was last empty */
+            struct io_accept_slots *accepts; /* every accept op's slots (loop_uring.c) */
         } u;
         struct {
             int epfd;

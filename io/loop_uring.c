@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #define BGID 0
 
@@ -29,6 +30,38 @@
 /* user_data: the op pointer; small integers are internal tags. */
 #define TAG_CANCEL ((uint64_t)2)
 #define TAG_DGRAM ((uint64_t)3) /* a failed io_send_datagram (successes post nothing) */
+#define TAG_CLOSE ((uint64_t)5) /* a failed io_close (successes post nothing) */
+#define TAG_ACCEPT ((uint64_t)1) /* low bit of an accept slot's address (IO_WAKE_TAG is exactly 1) */
+
+/* Accept: the kernel's multishot accept cannot say who connected (one address
+ * buffer for many connections), and a getpeername per connection is a system
+ * call (about 1 us here, 4% of the server's CPU in a connection storm).  So an
+ * accept op keeps ACCEPT_SLOTS single-shot accepts in flight, each with its own
+ * address; the kernel wakes one of them per connection (exclusive wait), and
+ * a turn still takes up to ACCEPT_SLOTS connections.  The op ends (more =
+ * false) when every slot has: after an error (the first one is delivered) or
+ * io_cancel (-ECANCELED). */
+#define ACCEPT_SLOTS 8
+struct io_accept_slot {
+    struct io_op *op;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    bool armed;
+};
+struct io_accept_slots {
+    struct io_accept_slot s[ACCEPT_SLOTS];
+    unsigned armed;
+    int end_res; /* 0 while running; the result the op ends with */
+    struct io_accept_slots *next, **pprev; /* the loop's list: freed with it if still in flight */
+};
+
+static void accept_slots_free(struct io_accept_slots *a)
+{
+    if (a->next)
+        a->next->pprev = a->pprev;
+    *a->pprev = a->next;
+    free(a);
+}
 
 static struct io_uring_sqe *get_sqe(struct io_loop *loop)
 {
@@ -65,15 +98,102 @@ static int arm_wake(struct io_loop *loop)
     return 0;
 }
 
-static int ur_arm(struct io_loop *loop, struct io_op *op)
+static int accept_slot_arm(struct io_loop *loop, struct io_accept_slot *sl)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
+    sl->len = sizeof(sl->addr);
+    io_uring_prep_accept(sqe, sl->op->fd, (struct sockaddr *)&sl->addr, &sl->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)sl | TAG_ACCEPT);
+    sl->armed = true;
+    sl->op->acc->armed++;
+    return 0;
+}
+
+static int accept_arm(struct io_loop *loop, struct io_op *op)
+{
+    if (!op->acc) {
+        struct io_accept_slots *a = calloc(1, sizeof(*a));
+        if (!a)
+            return -ENOMEM;
+        if ((a->next = loop->u.accepts))
+            a->next->pprev = &a->next;
+        a->pprev = &loop->u.accepts;
+        loop->u.accepts = a;
+        op->acc = a;
+    }
+    op->acc->end_res = 0;
+    for (unsigned i = 0; i < ACCEPT_SLOTS; i++) {
+        op->acc->s[i].op = op;
+        int rc = accept_slot_arm(loop, &op->acc->s[i]);
+        if (rc) {
+            if (i == 0) {
+                accept_slots_free(op->acc);
+                op->acc = NULL;
+                return rc;
+            }
+            break; /* fewer slots: still an accept */
+        }
+    }
+    return 0;
+}
+
+/* Asks every slot still in flight to end (its CQE is -ECANCELED, or a
+ * connection that was already accepted). */
+static void accept_cancel(struct io_loop *loop, struct io_op *op)
+{
+    for (unsigned i = 0; i < ACCEPT_SLOTS; i++) {
+        struct io_accept_slot *sl = &op->acc->s[i];
+        struct io_uring_sqe *sqe;
+        if (!sl->armed || !(sqe = get_sqe(loop)))
+            continue;
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)sl | TAG_ACCEPT, 0);
+        io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    }
+}
+
+static void on_accept_slot(struct io_loop *loop, struct io_accept_slot *sl, int res)
+{
+    struct io_op *op = sl->op;
+    struct io_accept_slots *a = op->acc;
+    sl->armed = false;
+    a->armed--;
+    if (res >= 0) {
+        struct io_completion c = {.res = res, .more = true, .peer = &sl->addr, .peer_len = sl->len};
+        if (!op->cancel_requested && !a->end_res && accept_slot_arm(loop, sl) != 0 && a->armed == 0)
+            a->end_res = -EBUSY; /* no SQE for any slot: end, the owner re-arms */
+        io_deliver(op, &c); /* may cancel or re-arm op: a is looked at again below */
+    } else if (res == -ECONNABORTED || res == -EINTR || res == -EAGAIN) {
+        /* a client that gave up before we took it: this slot waits again */
+        if (!op->cancel_requested && !a->end_res) {
+            if (accept_slot_arm(loop, sl) == 0)
+                return;
+            if (a->armed == 0)
+                a->end_res = -EBUSY;
+        }
+    } else if (!a->end_res) {
+        a->end_res = op->cancel_requested ? -ECANCELED : res;
+        if (!op->cancel_requested)
+            accept_cancel(loop, op); /* EMFILE and the like end the op, as on epoll */
+    }
+    if (op->acc == a && a->armed == 0 && (op->cancel_requested || a->end_res)) {
+        struct io_completion c = {.res = a->end_res ? a->end_res : -ECANCELED, .more = false};
+        accept_slots_free(a);
+        op->acc = NULL;
+        io_deliver(op, &c);
+    }
+}
+
+static int ur_arm(struct io_loop *loop, struct io_op *op)
+{
+    if (op->kind == IO_OP_ACCEPT)
+        return accept_arm(loop, op);
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe)
+        return -EBUSY;
     switch (op->kind) {
-    case IO_OP_ACCEPT:
-        io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        break;
     case IO_OP_RECV:
         io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -156,8 +276,25 @@ static int ur_send_dgram(struct io_loop *loop, int fd, const struct sockaddr_in 
     return 0;
 }
 
+static void ur_close(struct io_loop *loop, int fd)
+{
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe) {
+        close(fd);
+        return;
+    }
+    io_uring_prep_close(sqe, fd);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, TAG_CLOSE);
+}
+
 static void ur_cancel(struct io_loop *loop, struct io_op *op)
 {
+    if (op->kind == IO_OP_ACCEPT) {
+        if (op->acc)
+            accept_cancel(loop, op);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return;
@@ -203,8 +340,16 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
         loop->stats.dgram_errors++;
         return;
     }
+    if (ud == TAG_CLOSE) {
+        loop->stats.close_errors++;
+        return;
+    }
     if (ud == IO_WAKE_TAG) {
         arm_wake(loop);
+        return;
+    }
+    if (ud & TAG_ACCEPT) {
+        on_accept_slot(loop, (struct io_accept_slot *)(uintptr_t)(ud & ~TAG_ACCEPT), cqe->res);
         return;
     }
     struct io_op *op = io_uring_cqe_get_data(cqe);
@@ -243,7 +388,7 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
     /* A multishot op the kernel ended without error (ENOBUFS, overflow,
      * internal limits, an ICMP error on a UDP socket) is re-armed
      * transparently: the caller sees one stream. */
-    if (!more && (op->kind == IO_OP_RECV || op->kind == IO_OP_RECVMSG || op->kind == IO_OP_ACCEPT) &&
+    if (!more && (op->kind == IO_OP_RECV || op->kind == IO_OP_RECVMSG) &&
         !op->cancel_requested) {
         bool rearm = false, silent = false;
         if (cqe->res == -ENOBUFS) {
@@ -254,8 +399,6 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
         } else if (op->kind == IO_OP_RECVMSG && cqe->res >= 0) {
             rearm = true;
         } else if (op->kind == IO_OP_RECV && cqe->res > 0) {
-            rearm = true;
-        } else if (op->kind == IO_OP_ACCEPT && cqe->res >= 0) {
             rearm = true;
         }
         if (rearm && ur_arm(loop, op) == 0) {
@@ -271,8 +414,6 @@ static void handle_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
         if (c.more)
             return; /* drop a datagram the kernel could not fit */
     }
-    if (op->kind == IO_OP_ACCEPT && c.res < 0 && c.more)
-        return;
     io_deliver(op, &c);
     if (has_buf)
         buf_return(loop, bid);
@@ -307,6 +448,8 @@ static void ur_destroy(struct io_loop *loop)
         munmap(loop->u.br, loop->u.br_bytes);
     free(loop->u.bufs);
     free(loop->u.dgram);
+    while (loop->u.accepts) /* accepts still in flight: their ops are their owners' */
+        accept_slots_free(loop->u.accepts);
 }
 
 static const struct io_backend_ops uring_ops = {
@@ -316,6 +459,7 @@ static const struct io_backend_ops uring_ops = {
     .cancel = ur_cancel,
     .send_dgram = ur_send_dgram,
     .flush = ur_flush,
+    .close = ur_close,
     .wait = ur_wait,
     .destroy = ur_destroy,
 };
