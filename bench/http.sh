@@ -16,7 +16,8 @@
 # row (the order reversed every other round), so a burst of load from other jobs
 # lands on one measurement rather than on all of one server's rows.
 # BENCH_REPEAT=N (1) runs each row N times per server and keeps the run with the
-# median rate; the notes column lists every run's rate.  On a shared machine use
+# median rate; the notes column lists every run's rate, and a last table gives the
+# ratios taken within each round (and their median).  On a shared machine use
 # 3 or more: single runs here vary by 2x.
 set -u
 . "$(dirname "$0")/args.sh"
@@ -137,7 +138,7 @@ for row in $ROWS; do
       start_server "$s"
       : >"$RES"
       run_row "$row" "http://127.0.0.1:$PORT"
-      cat "$RES" >>"$RAW"
+      sed "s/^/$rep\t/" "$RES" >>"$RAW"   # the round first: ratios are also taken within a round
       r=$(rss_kib "$SPID")
       [ "${PEAK_RSS[$s]:-0}" -ge "$r" ] || PEAK_RSS[$s]=$r
       stop_pid "$SPID"
@@ -153,7 +154,7 @@ import sys
 from collections import OrderedDict
 runs = OrderedDict()
 for line in open(sys.argv[1]):
-    f = line.rstrip("\n").split("\t")
+    f = line.rstrip("\n").split("\t")[1:]  # without the round
     if len(f) < 8:  # a client that failed to report: no figure to rank
         continue
     runs.setdefault((f[0], f[1]), []).append(f)
@@ -167,3 +168,31 @@ with open(sys.argv[2], "w") as out:
 PY
 for s in $SERVERS; do echo -e "$s\tRSS\t${PEAK_RSS[$s]:-0}" >>"$RES"; done
 python3 "$(dirname "$0")/table.py" http "$RES"
+# The machine has slow phases (the host takes the vCPU; no steal time shows):
+# a phase that lands on one server's run moves a median.  Ratios taken within
+# each round, where the servers ran minutes apart at most, move less.
+[ "$REPEAT" -gt 1 ] && python3 - "$RAW" <<'PY'
+import sys, statistics
+from collections import OrderedDict
+rounds = OrderedDict()  # row -> round -> server -> (rate, cpu per request)
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if len(f) < 9 or not int(f[4]):
+        continue
+    rounds.setdefault(f[2], {}).setdefault(f[0], {})[f[1]] = (float(f[5]), int(f[3]) / int(f[4]))
+print("| row | rate ratio per round (bootstorm / best other) | median | CPU per request ratio per round | median |")
+print("|---|---|---:|---|---:|")
+for row, by_round in rounds.items():
+    rr, cr = [], []
+    for r in by_round.values():
+        others = [s for s in r if s != "bootstorm"]
+        if "bootstorm" not in r or not others:
+            continue
+        best = max(others, key=lambda s: r[s][0])
+        rr.append(r["bootstorm"][0] / r[best][0])
+        cr.append(r["bootstorm"][1] / r[best][1])
+    if rr:
+        print("| %s | %s | %.2f | %s | %.2f |" % (row, " ".join("%.2f" % x for x in rr), statistics.median(rr),
+                                                 " ".join("%.2f" % x for x in cr), statistics.median(cr)))
+print()
+PY
