@@ -166,7 +166,8 @@ unsigned io_recvmsg_drain(struct io_loop *loop, struct io_op *op, unsigned max);
 /* Closes a descriptor no op of this loop uses any more (cancelled ops must have
  * had their final completion).  On io_uring the close goes to the kernel with
  * the loop's next submission, costing no system call of its own; the number
- * stays taken until then.  On epoll it is closed at once. */
+ * stays taken until then (or until io_loop_free, which closes what is still
+ * queued).  On epoll it is closed at once. */
 void io_close(struct io_loop *loop, int fd);
 /* Hands every queued datagram to the kernel now (no-op when none is queued). */
 void io_flush(struct io_loop *loop);

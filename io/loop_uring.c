@@ -443,6 +443,14 @@ static int ur_wait(struct io_loop *loop, int timeout_ms)
 
 static void ur_destroy(struct io_loop *loop)
 {
+    /* Closes queued after the last enter would be dropped with the ring (and
+     * their descriptors leak): close them here.  Nothing else queued is run. */
+    struct io_uring_sq *sq = &loop->u.ring.sq;
+    for (unsigned i = sq->sqe_head; i != sq->sqe_tail; i++) {
+        const struct io_uring_sqe *sqe = &sq->sqes[i & sq->ring_mask];
+        if (sqe->opcode == IORING_OP_CLOSE && sqe->user_data == TAG_CLOSE)
+            close(sqe->fd);
+    }
     io_uring_queue_exit(&loop->u.ring);
     if (loop->u.br)
         munmap(loop->u.br, loop->u.br_bytes);

@@ -622,7 +622,15 @@ BOTH(close_through_loop, 10)
     io_loop_get_stats(loop, &st);
     cr_assert_eq(st.close_errors, 0);
     close(sv[1]);
+
+    /* queued, and the loop freed before another turn: still closed */
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    QV(io_close(loop, sv[0]));
     io_loop_free(loop);
+    errno = 0;
+    cr_assert_eq(fcntl(sv[0], F_GETFD), -1, "a close queued before io_loop_free was lost");
+    cr_assert_eq(errno, EBADF);
+    close(sv[1]);
 }
 
 /* EOF arrives after the data as one final completion (res = 0, more = false),
