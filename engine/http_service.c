@@ -685,11 +685,19 @@ static void on_recv(struct io_op *op, const struct io_completion *cq)
 static const char busy_503[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
                                "Connection: close\r\n\r\n";
 
+/* Queues the accept again; if even that fails (no memory, no room in the
+ * ring), tries once more after ACCEPT_PAUSE_MS rather than never. */
+static void accept_again(struct http_service *s)
+{
+    if (io_accept(s->loop, &s->accept_op, s->listen_fd) < 0)
+        io_timer_arm(s->loop, &s->accept_retry, ACCEPT_PAUSE_MS);
+}
+
 static void on_accept_retry(struct io_timer *t)
 {
     struct http_service *s = t->owner;
     if (!s->draining && !io_op_busy(&s->accept_op))
-        io_accept(s->loop, &s->accept_op, s->listen_fd);
+        accept_again(s);
 }
 
 static void on_accept(struct io_op *op, const struct io_completion *cq)
@@ -700,7 +708,8 @@ static void on_accept(struct io_op *op, const struct io_completion *cq)
             /* Out of descriptors (or memory): re-arming at once would spin on the
              * same error while the backlog holds connections.  They wait there;
              * accepting resumes after ACCEPT_PAUSE_MS, as nginx does. */
-            bool no_room = cq->res == -EMFILE || cq->res == -ENFILE || cq->res == -ENOBUFS || cq->res == -ENOMEM;
+            bool no_room = cq->res == -EMFILE || cq->res == -ENFILE || cq->res == -ENOBUFS || cq->res == -ENOMEM ||
+                           cq->res == -EBUSY; /* io_uring: no room in the ring */
             if (s->accept_errors++ == 0)
                 fprintf(stderr, "http: accept: %s; %s\n", strerror(-cq->res),
                         no_room ? "new connections wait in the backlog until descriptors free up"
@@ -708,7 +717,7 @@ static void on_accept(struct io_op *op, const struct io_completion *cq)
             if (no_room)
                 io_timer_arm(s->loop, &s->accept_retry, ACCEPT_PAUSE_MS);
             else
-                io_accept(s->loop, &s->accept_op, s->listen_fd);
+                accept_again(s);
         }
         return;
     }

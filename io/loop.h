@@ -9,7 +9,9 @@
  *  - A struct io_op is embedded in the caller's object and must stay alive until
  *    its final completion (c->more == false).  A multishot op (accept, recv,
  *    recvmsg) completes many times; it ends with an error, EOF, or -ECANCELED
- *    after io_cancel().
+ *    after io_cancel().  An accept may still deliver new connections (more =
+ *    true) between io_cancel() or its error and its final completion: the
+ *    owner closes what it no longer wants.
  *  - Received bytes (c->buf) are valid only during the callback: the buffer goes
  *    back to the ring when the callback returns.  Copy what you keep.
  *  - Memory passed to io_send (the iovec and what it points to) must stay valid

@@ -161,7 +161,11 @@ static void on_accept_slot(struct io_loop *loop, struct io_accept_slot *sl, int 
     sl->armed = false;
     a->armed--;
     if (res >= 0) {
-        struct io_completion c = {.res = res, .more = true, .peer = &sl->addr, .peer_len = sl->len};
+        /* the peer is copied out first: the slot's buffer is the kernel's again
+         * once re-armed, and a submission from the callback could fill it */
+        struct sockaddr_storage peer;
+        memcpy(&peer, &sl->addr, sl->len < sizeof(peer) ? sl->len : sizeof(peer));
+        struct io_completion c = {.res = res, .more = true, .peer = &peer, .peer_len = sl->len};
         if (!op->cancel_requested && !a->end_res && accept_slot_arm(loop, sl) != 0 && a->armed == 0)
             a->end_res = -EBUSY; /* no SQE for any slot: end, the owner re-arms */
         io_deliver(op, &c); /* may cancel or re-arm op: a is looked at again below */
@@ -443,10 +447,11 @@ static int ur_wait(struct io_loop *loop, int timeout_ms)
 
 static void ur_destroy(struct io_loop *loop)
 {
-    /* Closes queued after the last enter would be dropped with the ring (and
-     * their descriptors leak): close them here.  Nothing else queued is run. */
+    /* Closes the kernel has not taken (queued after the last enter, or handed
+     * over by an enter that failed) would be dropped with the ring, and their
+     * descriptors leak: close them here.  Nothing else queued is run. */
     struct io_uring_sq *sq = &loop->u.ring.sq;
-    for (unsigned i = sq->sqe_head; i != sq->sqe_tail; i++) {
+    for (unsigned i = *sq->khead; i != sq->sqe_tail; i++) {
         const struct io_uring_sqe *sqe = &sq->sqes[i & sq->ring_mask];
         if (sqe->opcode == IORING_OP_CLOSE && sqe->user_data == TAG_CLOSE)
             close(sqe->fd);
