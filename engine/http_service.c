@@ -743,12 +743,7 @@ static void on_accept(struct io_op *op, const struct io_completion *cq)
         close(fd);
         return;
     }
-    if (cq->peer && cq->peer->ss_family == AF_INET) {
-        memcpy(&c->peer, cq->peer, sizeof(c->peer));
-    } else {
-        socklen_t l = sizeof(c->peer);
-        getpeername(fd, (struct sockaddr *)&c->peer, &l);
-    }
+    memcpy(&c->peer, cq->peer, sizeof(c->peer)); /* both backends give it; the listener is IPv4 */
     if (!s->nodelay_inherited)
         sock_set_nodelay(fd);
     c->recv_op.fn = on_recv;

@@ -154,6 +154,20 @@ static void accept_cancel(struct io_loop *loop, struct io_op *op)
     }
 }
 
+/* Puts a slot back in flight unless its op is ending.  With no SQE for it and
+ * no other slot left, the op ends -EBUSY (its owner queues it again). */
+static bool accept_slot_again(struct io_loop *loop, struct io_accept_slot *sl)
+{
+    struct io_accept_slots *a = sl->op->acc;
+    if (sl->op->cancel_requested || a->end_res)
+        return false;
+    if (accept_slot_arm(loop, sl) == 0)
+        return true;
+    if (a->armed == 0)
+        a->end_res = -EBUSY;
+    return false;
+}
+
 static void on_accept_slot(struct io_loop *loop, struct io_accept_slot *sl, int res)
 {
     struct io_op *op = sl->op;
@@ -166,23 +180,17 @@ static void on_accept_slot(struct io_loop *loop, struct io_accept_slot *sl, int 
         struct sockaddr_storage peer;
         memcpy(&peer, &sl->addr, sl->len < sizeof(peer) ? sl->len : sizeof(peer));
         struct io_completion c = {.res = res, .more = true, .peer = &peer, .peer_len = sl->len};
-        if (!op->cancel_requested && !a->end_res && accept_slot_arm(loop, sl) != 0 && a->armed == 0)
-            a->end_res = -EBUSY; /* no SQE for any slot: end, the owner re-arms */
-        io_deliver(op, &c); /* may cancel or re-arm op: a is looked at again below */
+        accept_slot_again(loop, sl);
+        io_deliver(op, &c); /* may cancel op (not re-arm it: it is still queued) */
     } else if (res == -ECONNABORTED || res == -EINTR || res == -EAGAIN) {
-        /* a client that gave up before we took it: this slot waits again */
-        if (!op->cancel_requested && !a->end_res) {
-            if (accept_slot_arm(loop, sl) == 0)
-                return;
-            if (a->armed == 0)
-                a->end_res = -EBUSY;
-        }
+        if (accept_slot_again(loop, sl))
+            return; /* a client that gave up before we took it: the slot waits again */
     } else if (!a->end_res) {
         a->end_res = op->cancel_requested ? -ECANCELED : res;
         if (!op->cancel_requested)
             accept_cancel(loop, op); /* EMFILE and the like end the op, as on epoll */
     }
-    if (op->acc == a && a->armed == 0 && (op->cancel_requested || a->end_res)) {
+    if (a->armed == 0 && (op->cancel_requested || a->end_res)) {
         struct io_completion c = {.res = a->end_res ? a->end_res : -ECANCELED, .more = false};
         accept_slots_free(a);
         op->acc = NULL;
