@@ -232,12 +232,23 @@ static void on_timer(struct io_timer *t)
 
 /* ---- responses ------------------------------------------------------------ */
 
+/* MSG_MORE when a file body follows the head, and when the connection closes
+ * after this response: the close then sends the last segment with the FIN in
+ * it (one segment fewer, and the client woken once, as nginx's tcp_nopush
+ * does).  Not for an error (the client may still be sending: a close with
+ * unread bytes is a reset, which drops what is held) nor a stream's head. */
+static int send_flags(const struct conn *c)
+{
+    if (c->end > c->off)
+        return MSG_MORE;
+    return !c->keep_alive && !c->streaming && c->status < 400 ? MSG_MORE : 0;
+}
+
 static void start_send(struct conn *c)
 {
     c->state = C_SENDING;
     arm_timer(c, c->svc->cfg.send_timeout_s);
-    int flags = c->end > c->off ? MSG_MORE : 0; /* a file body follows the head */
-    int rc = io_send(c->svc->loop, &c->send_op, c->fd, c->iov, c->iovcnt, flags);
+    int rc = io_send(c->svc->loop, &c->send_op, c->fd, c->iov, c->iovcnt, send_flags(c));
     if (rc < 0)
         conn_close(c);
 }
@@ -626,8 +637,7 @@ static void on_send(struct io_op *op, const struct io_completion *cq)
         c->iovcnt -= i;
         c->iov[0].iov_base = (char *)c->iov[0].iov_base + done;
         c->iov[0].iov_len -= done;
-        int flags = c->end > c->off ? MSG_MORE : 0;
-        if (io_send(c->svc->loop, &c->send_op, c->fd, c->iov, c->iovcnt, flags) < 0)
+        if (io_send(c->svc->loop, &c->send_op, c->fd, c->iov, c->iovcnt, send_flags(c)) < 0)
             conn_close(c);
         return;
     }

@@ -85,6 +85,39 @@ t_pipelined_requests() {
   expect_eq "pipelined 200s" "$n" 3
   echo "$out" | tail -n1 | grep -q 'c++' || fail "last body missing"
 }
+t_fin_rides_with_last_response() {
+  # A response that ends the connection (Connection: close, HTTP/1.0) is held
+  # (MSG_MORE) until the close, so its last segment carries the FIN: when the
+  # client first sees the response readable, the FIN is in too (CLOSE_WAIT).
+  # A keep-alive response is pushed at once and the connection stays open.
+  python3 - "$PORT" <<'PY'
+import select, socket, struct, sys
+port = int(sys.argv[1])
+def first_readable_state(req):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    r, _, _ = select.select([s], [], [], 5)
+    assert r, "no response within 5 s"
+    st = struct.unpack("B", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[:1])[0]
+    s.settimeout(5); out = b""
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        out += d
+        if b"keep-alive" in req and len(out) >= 3000: break
+    s.close()
+    assert out.startswith(b"HTTP/1.") and b" 200 OK" in out.split(b"\r\n")[0], out[:80]
+    return st
+CLOSE_WAIT, ESTABLISHED = 8, 1
+for i in range(20):
+    st = first_readable_state(b"GET /ks.cfg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert st == CLOSE_WAIT, "request %d: response readable before the FIN (tcp state %d)" % (i, st)
+    st = first_readable_state(b"GET /ks.cfg HTTP/1.0\r\n\r\n")
+    assert st == CLOSE_WAIT, "HTTP/1.0 request %d: tcp state %d" % (i, st)
+st = first_readable_state(b"GET /ks.cfg HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+assert st == ESTABLISHED, "keep-alive response: tcp state %d" % st
+PY
+}
 t_dotfiles_and_plus_served() {
   expect_eq ".treeinfo" "$(code "$URL/.treeinfo")" 200
   expect_eq "gcc-c++" "$(code "$URL/Packages/gcc-c++-12.rpm")" 200
