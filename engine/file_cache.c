@@ -44,6 +44,7 @@ static void entry_free(struct file_entry *e)
         close(e->fd);
     free((void *)e->data);
     free(e->path);
+    free(e->ra_at);
     free(e);
 }
 
@@ -75,7 +76,9 @@ static void unlink_entry(struct file_cache *c, struct file_entry *e)
 
 static int open_beneath(int root_fd, const char *rel)
 {
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+    /* O_NONBLOCK: a FIFO planted in the tree must not hang the worker in
+     * open() (it is refused below); cleared again on what is kept */
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
     if (!*rel)
         rel = ".";
@@ -130,6 +133,11 @@ int file_cache_open(struct file_cache *c, const char *relpath, uint64_t now_ms, 
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
         close(fd);
         return -EACCES; /* devices, fifos, sockets are never served */
+    }
+    if (S_ISREG(st.st_mode) && fcntl(fd, F_SETFL, 0) < 0) { /* plain blocking reads again */
+        int err = -errno;
+        close(fd);
+        return err;
     }
     e = calloc(1, sizeof(*e));
     if (!e || !(e->path = strdup(relpath))) {
@@ -186,7 +194,26 @@ void file_cache_release(struct file_cache *c, struct file_entry *e)
         entry_free(e); /* the cache let go of it earlier (changed or evicted) */
 }
 
-void file_cache_readahead(const struct file_entry *e, uint64_t off, uint64_t len)
+bool file_cache_readahead(struct file_entry *e, uint64_t off, uint64_t len, uint64_t now_ms)
 {
-    posix_fadvise(e->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+    if (off >= e->size || len == 0)
+        return false;
+    uint64_t end = len > e->size - off ? e->size : off + len;
+    uint64_t b0 = off / FILE_CACHE_RA_BLOCK, b1 = (end - 1) / FILE_CACHE_RA_BLOCK;
+    if (!e->ra_at) /* without the record (no memory) every call advises */
+        e->ra_at = calloc((size_t)((e->size + FILE_CACHE_RA_BLOCK - 1) / FILE_CACHE_RA_BLOCK), sizeof(*e->ra_at));
+    if (e->ra_at) {
+        bool fresh = true;
+        for (uint64_t b = b0; b <= b1 && fresh; b++)
+            fresh = e->ra_at[b] && now_ms + 1 - e->ra_at[b] < FILE_CACHE_RA_FRESH_MS;
+        if (fresh)
+            return false;
+    }
+    posix_fadvise(e->fd, (off_t)off, (off_t)(end - off), POSIX_FADV_WILLNEED);
+    for (uint64_t b = b0; e->ra_at && b <= b1; b++) {
+        uint64_t bs = b * FILE_CACHE_RA_BLOCK, be = bs + FILE_CACHE_RA_BLOCK;
+        if (bs >= off && (be <= end || end == e->size))
+            e->ra_at[b] = now_ms + 1;
+    }
+    return true;
 }

@@ -29,6 +29,7 @@ struct file_entry {
     uint32_t hash;
     struct file_entry *next;
     char *path;
+    uint64_t *ra_at;       /* per FILE_CACHE_RA_BLOCK: now_ms + 1 when last advised, 0 never */
 };
 
 struct file_cache;
@@ -43,7 +44,16 @@ void file_cache_free(struct file_cache *c);
  * against the file system at most once a second. */
 int file_cache_open(struct file_cache *c, const char *relpath, uint64_t now_ms, struct file_entry **out);
 void file_cache_release(struct file_cache *c, struct file_entry *e);
-/* Start reading [off, off+len) into the page cache without waiting. */
-void file_cache_readahead(const struct file_entry *e, uint64_t off, uint64_t len);
+/* Start reading [off, off+len) into the page cache without waiting
+ * (POSIX_FADV_WILLNEED), unless every FILE_CACHE_RA_BLOCK it touches was
+ * advised whole within the last FILE_CACHE_RA_FRESH_MS: 200 installers
+ * reading install.img a few seconds apart, or an RPM fetched by many, cost
+ * one advice per block, not one each.  A block counts as advised only when
+ * a call covered all of it (or all of it up to the end of the file), so a
+ * Range request that starts inside a block is advised itself.  Returns
+ * whether it advised. */
+#define FILE_CACHE_RA_BLOCK (1ull << 20)
+#define FILE_CACHE_RA_FRESH_MS 5000u
+bool file_cache_readahead(struct file_entry *e, uint64_t off, uint64_t len, uint64_t now_ms);
 
 #endif

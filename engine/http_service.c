@@ -595,7 +595,7 @@ static void send_more(struct conn *c)
         c->ra_next = c->off + n;
     if (c->off + 4 * s->cfg.chunk >= c->ra_next && c->ra_next < c->end) {
         uint64_t ra = c->end - c->ra_next < (8ull << 20) ? c->end - c->ra_next : 8ull << 20;
-        file_cache_readahead(c->file, c->ra_next, ra);
+        file_cache_readahead(c->file, c->ra_next, ra, io_loop_now_ms(s->loop));
         c->ra_next += ra;
     }
     if (io_sendfile(s->loop, &c->send_op, c->fd, c->file->fd, c->off, n) < 0)

@@ -133,6 +133,16 @@ t_traversal_refused() {
   expect_eq "symlink inside root" "$(code "$URL/inside-link")" 200
   server_alive || fail "server died"
 }
+t_fifo_in_tree_refused_worker_lives() {
+  # a FIFO in the tree is refused at once; opening it must not block the
+  # worker (open(2) of a FIFO waits for a writer), so both workers still serve
+  mkfifo "$ROOT/trap.rpm"
+  expect_eq "fifo" "$(code --max-time 4 "$URL/trap.rpm")" 403
+  for i in 1 2 3 4 5 6; do
+    expect_eq "after the fifo ($i)" "$(code --max-time 4 "$URL/ks.cfg")" 200
+  done
+  rm -f "$ROOT/trap.rpm"
+}
 t_directory_redirect_and_no_listing() {
   h=$(curl -s -D - -o /dev/null "$URL/dir")
   echo "$h" | grep -q '^HTTP/1.1 301' || fail "$h"
