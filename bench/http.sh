@@ -2,8 +2,10 @@
 # bench/http.sh — bootstorm vs nginx vs lighttpd on the same tree, same run.
 # Server on core BENCH_SERVER_CPU (0), client on BENCH_CLIENT_CPU (1); every
 # server configured as a good admin would (sendfile, workers per core, no access
-# log, open-file cache).  Rows: 3 KiB kickstart (wrk, 100 and 500 keep-alive
-# connections); RPM mix (bootstorm-load, 200 connections); 512 MiB install.img
+# log, open-file cache).  Rows: 3 KiB kickstart (100 and 500 keep-alive
+# connections; ks100wrk/ks500wrk: the same with wrk, whose one thread on the
+# client's core is the limit here at ~45-60k req/s for all three servers);
+# RPM mix (200 connections); 512 MiB install.img
 # by 32 and 200 clients at once (finish spread); 1 MiB random Range reads;
 # connection storm (new connection per request).  Prints a Markdown table with
 # each server's own CPU per request / per GB, and ratios against the better of
@@ -11,7 +13,7 @@
 # BENCH_BOOTSTORM_ARGS adds options to bootstorm serve (for example
 # "--http-tcp-congestion system" to run it with the kernel's congestion control,
 # as nginx and lighttpd run; the kernel's and the qdisc are printed first).
-# BENCH_ROWS picks rows by key (ks100 ks500 rpm img32 img200 range storm).
+# BENCH_ROWS picks rows by key (ks100 ks500 rpm img32 img200 range storm; also ks100wrk ks500wrk).
 # Each server is started afresh for each row, and the servers take turns row by
 # row (the order reversed every other round), so a burst of load from other jobs
 # lands on one measurement rather than on all of one server's rows.
@@ -115,14 +117,29 @@ PY
 run_row() {
   local U=$2
   case "$1" in
-    ks100) measure "$s" "3 KiB file, 100 conns" wrk_row 100 "$U/ks.cfg" ;;
-    ks500) measure "$s" "3 KiB file, 500 conns" wrk_row 500 "$U/ks.cfg" ;;
+    ks100) measure "$s" "3 KiB file, 100 conns" load_row --url "$U/ks.cfg" --connections 100 --duration "$SECS" ;;
+    ks500) measure "$s" "3 KiB file, 500 conns" load_row --url "$U/ks.cfg" --connections 500 --duration "$SECS" ;;
+    ks100wrk) measure "$s" "3 KiB file, 100 conns, wrk" wrk_row 100 "$U/ks.cfg" ;;
+    ks500wrk) measure "$s" "3 KiB file, 500 conns, wrk" wrk_row 500 "$U/ks.cfg" ;;
     rpm) measure "$s" "RPM mix, 200 conns" load_row --server "$U" --url-list "$ROOT/rpms.txt" --connections 200 --duration "$SECS" ;;
     img32) measure "$s" "install.img x32" load_row --url "$U/images/install.img" --connections 32 --each-once ;;
     img200) measure "$s" "install.img x200" load_row --url "$U/images/install.img" --connections 200 --each-once ;;
     range) measure "$s" "1 MiB Range reads, 64 conns" load_row --url "$U/images/install.img" --range 1048576 --connections 64 --duration "$SECS" ;;
     storm) measure "$s" "conn storm, 1000 clients" load_row --url "$U/ks.cfg" --connections 1000 --new-conn-per-request --duration "$SECS" ;;
-    *) echo "bench/http.sh: BENCH_ROWS: unknown row '$1' (ks100 ks500 rpm img32 img200 range storm)" >&2; exit 2 ;;
+    *) echo "bench/http.sh: BENCH_ROWS: unknown row '$1' (ks100 ks500 ks100wrk ks500wrk rpm img32 img200 range storm)" >&2; exit 2 ;;
+  esac
+}
+# warm_row KEY: read the row's files just before its run.  This machine's DAMON
+# pages out page cache unused for about a minute (kdamond, action pageout on
+# unmapped file pages): a run that starts on evicted files refills the page
+# cache inside the server's measured CPU (150,000 refaulted pages seen in the
+# first RPM run after a pause, ~800 in the next), and that lands on whichever
+# server runs a row first.
+warm_row() {
+  case "$1" in
+    ks*|storm) cat "$ROOT/ks.cfg" >/dev/null ;;
+    rpm) sed "s|^|$ROOT|" "$ROOT/rpms.txt" | xargs cat >/dev/null ;;
+    *) cat "$ROOT/images/install.img" >/dev/null ;;
   esac
 }
 ROWS=${BENCH_ROWS:-"ks100 ks500 rpm img32 img200 range storm"}
@@ -136,6 +153,7 @@ for row in $ROWS; do
     for s in "${ORDER[@]}"; do
       echo "== $row #$rep $s" >&2
       start_server "$s"
+      warm_row "$row"
       : >"$RES"
       run_row "$row" "http://127.0.0.1:$PORT"
       sed "s/^/$rep\t/" "$RES" >>"$RAW"   # the round first: ratios are also taken within a round
@@ -168,9 +186,8 @@ with open(sys.argv[2], "w") as out:
 PY
 for s in $SERVERS; do echo -e "$s\tRSS\t${PEAK_RSS[$s]:-0}" >>"$RES"; done
 python3 "$(dirname "$0")/table.py" http "$RES"
-# The machine has slow phases (the host takes the vCPU; no steal time shows):
-# a phase that lands on one server's run moves a median.  Ratios taken within
-# each round, where the servers ran minutes apart at most, move less.
+# Ratios taken within each round, where the servers ran a minute apart at most,
+# move less than medians of single runs on this shared machine.
 [ "$REPEAT" -gt 1 ] && python3 - "$RAW" <<'PY'
 import sys, statistics
 from collections import OrderedDict

@@ -215,6 +215,7 @@ cell() {  # KIND SERVER FILE CLIENTS BLK WS CLIENT-ARGS...
     port=$RELAY_PORT ;;
   esac
   rm -f "$BW/t.json"
+  cat "$ROOT/$(file_of "$f")" >/dev/null   # DAMON pages out files idle for a minute: not in the measured CPU
   t0=$(srv_cpu_us "$SPID")
   # bounded: a cell can never outlast its time (or, for --transfers runs, 120 s)
   timeout -k 2 $(( ${SECS%.*} + 120 )) taskset -c "$CCPU" "$LOADGEN" tftp --server 127.0.0.1 --port "$port" \
