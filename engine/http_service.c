@@ -52,6 +52,7 @@ struct conn {
     uint64_t req_started_ms;
     size_t in_len;
     bool keep_alive, eof, recv_done;
+    bool cork;             /* the response ends the connection: hold its tail for the FIN (send_flags) */
     /* the response in flight */
     char out[OUT_HEAD];
     struct iovec iov[2];
@@ -239,9 +240,7 @@ static void on_timer(struct io_timer *t)
  * unread bytes is a reset, which drops what is held) nor a stream's head. */
 static int send_flags(const struct conn *c)
 {
-    if (c->end > c->off)
-        return MSG_MORE;
-    return !c->keep_alive && !c->streaming && c->status < 400 ? MSG_MORE : 0;
+    return c->end > c->off || c->cork ? MSG_MORE : 0;
 }
 
 static void start_send(struct conn *c)
@@ -264,6 +263,9 @@ static void respond(struct conn *c, struct http_response_head *h, const char *bo
         return;
     }
     c->status = h->status;
+    /* decided here, not at each send: a keep-alive connection that turns to
+     * close mid-send (a client pipelining past the buffer) is not held */
+    c->cork = !c->keep_alive && h->status < 400;
     c->iov[0] = (struct iovec){c->out, n};
     c->iovcnt = 1;
     if (body && body_len) {
@@ -289,6 +291,8 @@ static void respond_error(struct conn *c, int status, bool close_after)
                                    .content_type = "text/plain"};
     if (status == 405)
         h.extra = "Allow: GET, HEAD\r\n";
+    else if (status == 503)
+        h.extra = "Retry-After: 1\r\n";
     bool head_only = strcmp(c->method, "HEAD") == 0;
     respond(c, &h, head_only ? NULL : body, head_only ? 0 : (size_t)(n > 0 ? n : 0));
 }
@@ -354,6 +358,10 @@ static void serve_file(struct conn *c, const struct http_request *req, const cha
         fprintf(stderr, "http: refused /%s from %s: leaves the served root\n", rel,
                 inet_ntoa(c->peer.sin_addr));
         respond_error(c, 403, false);
+        return;
+    }
+    if (rc == -EAGAIN) { /* a lease or delegation on the file (open is O_NONBLOCK): later */
+        respond_error(c, 503, false);
         return;
     }
     if (rc < 0) {
@@ -594,9 +602,14 @@ static void send_more(struct conn *c)
     if (c->ra_next < c->off + n)
         c->ra_next = c->off + n;
     if (c->off + 4 * s->cfg.chunk >= c->ra_next && c->ra_next < c->end) {
-        uint64_t ra = c->end - c->ra_next < (8ull << 20) ? c->end - c->ra_next : 8ull << 20;
-        file_cache_readahead(c->file, c->ra_next, ra, io_loop_now_ms(s->loop));
-        c->ra_next += ra;
+        /* windows of 8 MiB ending on a block boundary, so that after the
+         * first every window covers whole blocks and the cache's record of
+         * them lets the next reader of this file skip the advice */
+        uint64_t ra_end = (c->ra_next + (8ull << 20)) & ~(FILE_CACHE_RA_BLOCK - 1);
+        if (ra_end > c->end)
+            ra_end = c->end;
+        file_cache_readahead(c->file, c->ra_next, ra_end - c->ra_next, io_loop_now_ms(s->loop));
+        c->ra_next = ra_end;
     }
     if (io_sendfile(s->loop, &c->send_op, c->fd, c->file->fd, c->off, n) < 0)
         conn_close(c);
@@ -933,6 +946,7 @@ static void stream_start(struct conn *c, const struct http_dyn_response *resp)
         return;
     }
     c->status = 200;
+    c->cork = false; /* a stream's head goes at once */
     c->iov[0] = (struct iovec){c->out, (size_t)n};
     c->iovcnt = 1;
     if (resp->body && resp->body_len) {

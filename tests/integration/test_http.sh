@@ -109,11 +109,15 @@ def first_readable_state(req):
     assert out.startswith(b"HTTP/1.") and b" 200 OK" in out.split(b"\r\n")[0], out[:80]
     return st
 CLOSE_WAIT, ESTABLISHED = 8, 1
+def fin_with_data(req):
+    # a held tail goes out anyway when the kernel's probe timer fires (>= 200 ms):
+    # a server descheduled that long between send and close (2 cores, sanitizers)
+    # is not the bug looked for, so one retry
+    return first_readable_state(req) == CLOSE_WAIT or first_readable_state(req) == CLOSE_WAIT
 for i in range(20):
-    st = first_readable_state(b"GET /ks.cfg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert st == CLOSE_WAIT, "request %d: response readable before the FIN (tcp state %d)" % (i, st)
-    st = first_readable_state(b"GET /ks.cfg HTTP/1.0\r\n\r\n")
-    assert st == CLOSE_WAIT, "HTTP/1.0 request %d: tcp state %d" % (i, st)
+    assert fin_with_data(b"GET /ks.cfg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), \
+        "request %d: response readable before the FIN, twice" % i
+    assert fin_with_data(b"GET /ks.cfg HTTP/1.0\r\n\r\n"), "HTTP/1.0 request %d: FIN not with the response, twice" % i
 st = first_readable_state(b"GET /ks.cfg HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
 assert st == ESTABLISHED, "keep-alive response: tcp state %d" % st
 PY
@@ -137,11 +141,34 @@ t_fifo_in_tree_refused_worker_lives() {
   # a FIFO in the tree is refused at once; opening it must not block the
   # worker (open(2) of a FIFO waits for a writer), so both workers still serve
   mkfifo "$ROOT/trap.rpm"
-  expect_eq "fifo" "$(code --max-time 4 "$URL/trap.rpm")" 403
-  for i in 1 2 3 4 5 6; do
-    expect_eq "after the fifo ($i)" "$(code --max-time 4 "$URL/ks.cfg")" 200
-  done
+  local got; got=$(code --max-time 4 "$URL/trap.rpm")
+  local after=(); for i in 1 2 3 4 5 6; do after+=("$(code --max-time 4 "$URL/ks.cfg")"); done
   rm -f "$ROOT/trap.rpm"
+  expect_eq "fifo" "$got" 403
+  expect_eq "after the fifo" "${after[*]}" "200 200 200 200 200 200"
+}
+t_leased_file_503_not_blocked() {
+  # a write lease on a file (Samba oplocks, an nfsd delegation) makes open(2)
+  # wait for the holder up to lease-break-time; the worker does not: 503 with
+  # Retry-After, and 200 once the lease is gone
+  echo "rpm" >"$ROOT/leased.rpm"
+  python3 - "$ROOT/leased.rpm" "$URL/leased.rpm" <<'PY'
+import fcntl, os, signal, subprocess, sys
+F_SETLEASE = 1024
+signal.signal(signal.SIGIO, lambda *a: None)   # the lease-break notice
+fd = os.open(sys.argv[1], os.O_WRONLY)
+fcntl.fcntl(fd, F_SETLEASE, fcntl.F_WRLCK)
+out = subprocess.run(["curl", "-s", "-i", "--max-time", "4", sys.argv[2]], capture_output=True).stdout.decode()
+assert out.startswith("HTTP/1.1 503"), "with the lease held: " + repr(out[:100])
+assert "Retry-After: 1" in out, out
+fcntl.fcntl(fd, F_SETLEASE, fcntl.F_UNLCK)
+os.close(fd)
+out = subprocess.run(["curl", "-s", "-i", "--max-time", "4", sys.argv[2]], capture_output=True).stdout.decode()
+assert out.startswith("HTTP/1.1 200"), "after the lease: " + repr(out[:100])
+PY
+  local rc=$?
+  rm -f "$ROOT/leased.rpm"
+  [ $rc -eq 0 ] || fail "lease case failed"
 }
 t_directory_redirect_and_no_listing() {
   h=$(curl -s -D - -o /dev/null "$URL/dir")

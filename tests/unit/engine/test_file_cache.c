@@ -150,3 +150,21 @@ Test(file_cache, readahead_partial_blocks_are_not_recorded)
     cr_assert(!file_cache_readahead(e, 0, 0, 99), "empty: nothing to advise");
     file_cache_release(fc, e);
 }
+
+Test(file_cache, readahead_windows_on_block_boundaries_are_recorded)
+{
+    /* the HTTP service's windows: the first from just past the first chunk
+     * (256 KiB here) to a block boundary, then whole blocks; a second reader
+     * of the file within FILE_CACHE_RA_FRESH_MS advises only the first */
+    write_file("install.img", NULL, 40 * MIB);
+    struct file_entry *e;
+    cr_assert_eq(file_cache_open(fc, "install.img", 0, &e), 0);
+    uint64_t starts[] = {256 * 1024, 8 * MIB, 16 * MIB, 24 * MIB, 32 * MIB};
+    uint64_t ends[] = {8 * MIB, 16 * MIB, 24 * MIB, 32 * MIB, 40 * MIB};
+    for (int i = 0; i < 5; i++)
+        cr_assert(file_cache_readahead(e, starts[i], ends[i] - starts[i], 100 + (uint64_t)i), "reader 1, window %d", i);
+    cr_assert(file_cache_readahead(e, starts[0], ends[0] - starts[0], 200), "block 0 was never covered whole");
+    for (int i = 1; i < 5; i++)
+        cr_assert(!file_cache_readahead(e, starts[i], ends[i] - starts[i], 200 + (uint64_t)i), "reader 2, window %d", i);
+    file_cache_release(fc, e);
+}
