@@ -2,7 +2,8 @@
 # bench/http.sh — bootstorm vs nginx vs lighttpd on the same tree, same run.
 # Server on core BENCH_SERVER_CPU (0), client on BENCH_CLIENT_CPU (1); every
 # server configured as a good admin would (sendfile, workers per core, no access
-# log, open-file cache).  Rows: 3 KiB kickstart (100 and 500 keep-alive
+# log, open-file cache, and TCP_DEFER_ACCEPT as bootstorm's --http-defer-accept:
+# nginx's "deferred", lighttpd's server.defer-accept).  Rows: 3 KiB kickstart (100 and 500 keep-alive
 # connections; ks100wrk/ks500wrk: the same with wrk, whose one thread on the
 # client's core is the limit here at ~45-60k req/s for all three servers);
 # RPM mix (200 connections); 512 MiB install.img
@@ -64,6 +65,7 @@ server.max-connections = 16384
 server.max-fds = 65536
 server.max-keep-alive-requests = 1000000
 server.network-backend = "sendfile"
+server.defer-accept = 1
 server.stat-cache-engine = "simple"
 server.errorlog = "$BW/lighttpd.err"
 mimetype.assign = ( ".img" => "application/octet-stream", ".rpm" => "application/x-rpm", ".cfg" => "text/plain" )

@@ -79,6 +79,6 @@ events { worker_connections 16384; multi_accept on; }
 http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; sendfile_max_chunk 256k;
   keepalive_requests 1000000; open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
   types { application/octet-stream img rpm; text/plain cfg; }
-  server { listen 127.0.0.1:$2 backlog=4096 reuseport; root $3; ${4:-} } }
+  server { listen 127.0.0.1:$2 backlog=4096 reuseport deferred; root $3; ${4:-} } }
 NG
 }

@@ -59,6 +59,7 @@ struct http_service_config {
     unsigned max_conns;            /* per worker; 503 beyond */
     size_t chunk;                  /* bytes per connection per turn */
     const char *congestion;        /* TCP congestion control of accepted connections; NULL: the kernel's */
+    unsigned defer_accept_s;       /* TCP_DEFER_ACCEPT on the listener; 0: off */
     size_t small_file_max;         /* files up to this go from memory */
     bool quiet;                    /* no access log */
     int backlog;

@@ -122,6 +122,7 @@ struct options {
     unsigned max_conns;              /* beyond it: 503 */
     uint64_t http_chunk;             /* body bytes per connection per turn */
     char *http_tcp_congestion;       /* TCP congestion control of HTTP connections; "system": the kernel's */
+    uint32_t http_defer_accept_ms;   /* TCP_DEFER_ACCEPT on the listener, 0: off */
     bool http_index;                 /* directory listings */
 
     /* DHCP (on when a --subnet is given or --proxy-dhcp: options_dhcp_enabled()) */

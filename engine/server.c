@@ -130,6 +130,7 @@ static void *worker_main(void *arg)
         .max_conns = (o->max_conns + w->nworkers - 1) / w->nworkers,
         .chunk = (size_t)o->http_chunk,
         .congestion = strcmp(o->http_tcp_congestion, "system") == 0 ? NULL : o->http_tcp_congestion,
+        .defer_accept_s = (o->http_defer_accept_ms + 999) / 1000,
         .quiet = o->quiet,
     };
     hc.route = web_route, hc.route_ctx = w->web; /* tracking: dashboard, API, metrics, then the rest */

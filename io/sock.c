@@ -176,6 +176,12 @@ int sock_set_nodelay(int fd)
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
+int sock_set_defer_accept(int fd, unsigned seconds)
+{
+    int v = seconds > INT32_MAX ? INT32_MAX : (int)seconds;
+    return setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, sizeof(v)) < 0 ? -errno : 0;
+}
+
 int sock_set_congestion(int fd, const char *name)
 {
     return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name)) < 0 ? -errno : 0;

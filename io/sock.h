@@ -47,6 +47,10 @@ int sock_probe_udp_dev(uint32_t addr, uint16_t port, const char *ifname, char *e
 int sock_local_port(int fd);
 /* TCP_NODELAY on; 0 or -errno. */
 int sock_set_nodelay(int fd);
+/* TCP_DEFER_ACCEPT on a listener: a connection is handed to accept only once
+ * its first data has come (or, for a silent client, after about `seconds`);
+ * 0 turns it off.  0 or -errno. */
+int sock_set_defer_accept(int fd, unsigned seconds);
 /* TCP_CONGESTION (a listener's is inherited by the sockets it accepts); 0 or -errno. */
 int sock_set_congestion(int fd, const char *name);
 /* The socket's TCP congestion control into out; 0 or -errno. */

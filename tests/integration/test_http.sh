@@ -170,6 +170,26 @@ PY
   rm -f "$ROOT/leased.rpm"
   [ $rc -eq 0 ] || fail "lease case failed"
 }
+t_defer_accept_holds_silent_connection() {
+  # --http-defer-accept (default 1 s): a connection that has said nothing stays
+  # with the kernel (SYN-RECV on the server's side) and is not accepted; its
+  # request brings it in, answered at once
+  python3 - "$PORT" <<'PY'
+import socket, subprocess, sys, time
+port = sys.argv[1]
+s = socket.create_connection(("127.0.0.1", int(port)))
+time.sleep(0.2)
+held = subprocess.run(["ss", "-Htn", "state", "syn-recv", "( sport = :%s )" % port],
+                      capture_output=True, text=True).stdout.strip()
+assert held, "a silent connection was accepted (no SYN-RECV entry)"
+t = time.time()
+s.sendall(b"GET /ks.cfg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+s.settimeout(3)
+out = s.recv(65536)
+assert out.startswith(b"HTTP/1.1 200 OK"), out[:60]
+assert time.time() - t < 0.5, "answered after %.2f s" % (time.time() - t)
+PY
+}
 t_directory_redirect_and_no_listing() {
   h=$(curl -s -D - -o /dev/null "$URL/dir")
   echo "$h" | grep -q '^HTTP/1.1 301' || fail "$h"

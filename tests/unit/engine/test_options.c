@@ -87,6 +87,7 @@ static void expect_defaults(const struct options *d)
     cr_expect_eq(d->max_conns, 10000);
     cr_expect_eq(d->http_chunk, 1024 * 1024);
     cr_expect_str_eq(d->http_tcp_congestion, "cubic");
+    cr_expect_eq(d->http_defer_accept_ms, 1000);
     cr_expect_not(d->http_index);
     cr_expect_eq(d->dhcp_port, 67);
     cr_expect_eq(d->subnets.count, 0);
@@ -430,7 +431,7 @@ Test(options, bad_options)
     EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--bogus: unknown option", "--bogus");
     EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--bogus: unknown option", "--bogus=1");
     EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "-x: unknown option", "-x");
-    EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--http: ambiguous option (--http-root and 7 more)", "--http");
+    EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--http: ambiguous option (--http-root and 8 more)", "--http");
     EXPECT_ERR(OPTIONS_ERR_UNKNOWN, "--watch: not an option of 'serve'", "--watch");
     EXPECT_ERR(OPTIONS_ERR_MISSING, "--http-port: missing value", "--http-port");
     EXPECT_ERR(OPTIONS_ERR_VALUE, "--help: takes no value", "--help=x");

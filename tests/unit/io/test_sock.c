@@ -208,6 +208,44 @@ Test(sock, tcp_congestion, .timeout = 10)
     close(fd);
 }
 
+/* A listener with TCP_DEFER_ACCEPT hands over a connection only once its first
+ * data has come: a silent client is not acceptable, one that spoke is.  Off,
+ * the same connection is acceptable at once. */
+Test(sock, defer_accept, .timeout = 10)
+{
+    char err[128] = "";
+    for (int on = 1; on >= 0; on--) {
+        int fd = sock_tcp_listen(LO, 0, 16, false, err, sizeof(err));
+        cr_assert_geq(fd, 0, "%s", err);
+        cr_assert_eq(sock_set_defer_accept(fd, on ? 1 : 0), 0);
+        int v = -1;
+        socklen_t vl = sizeof(v);
+        cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &vl), 0);
+        cr_expect(on ? v > 0 : v == 0, "TCP_DEFER_ACCEPT reads %d", v);
+        int port = sock_local_port(fd);
+        int cfd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = LO};
+        cr_assert_eq(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0, "the client's side completes at once");
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ready = poll(&p, 1, 300);
+        if (on) {
+            cr_expect_eq(ready, 0, "a silent connection is not handed over");
+            cr_assert_eq(send(cfd, "G", 1, 0), 1);
+            cr_assert_eq(poll(&p, 1, 2000), 1, "handed over with its first byte");
+        } else {
+            cr_expect_eq(ready, 1, "without it, acceptable before any data");
+        }
+        int afd = accept(fd, NULL, NULL);
+        cr_assert_geq(afd, 0);
+        char b;
+        if (on)
+            cr_expect_eq(recv(afd, &b, 1, MSG_DONTWAIT), 1, "the byte is there on accept");
+        close(afd);
+        close(cfd);
+        close(fd);
+    }
+}
+
 Test(sock, udp_bind_device, .timeout = 10)
 {
     char err[128] = "";
