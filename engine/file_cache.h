@@ -19,7 +19,7 @@ struct file_entry {
     uint64_t size;
     time_t mtime;
     int64_t mtime_ns;
-    uint64_t ino;
+    uint64_t ino, dev;
     bool is_dir;
     const char *data;      /* whole content when size <= small_max, else NULL */
     char etag[56];

@@ -168,3 +168,53 @@ Test(file_cache, readahead_windows_on_block_boundaries_are_recorded)
         cr_assert(!file_cache_readahead(e, starts[i], ends[i] - starts[i], 200 + (uint64_t)i), "reader 2, window %d", i);
     file_cache_release(fc, e);
 }
+
+Test(file_cache, recheck_follows_the_name_not_the_descriptor)
+{
+    /* cached "d/f"; then d becomes a symlink to a directory outside the root
+     * with an f of its own: the re-check a second later sees another file and
+     * opens afresh, beneath the root, which refuses it */
+    char p[256], outside[64];
+    snprintf(p, sizeof(p), "%s/d", dir);
+    cr_assert_eq(mkdir(p, 0755), 0);
+    write_file("d/f", "inside\n", 0);
+    struct file_entry *e, *again;
+    cr_assert_eq(file_cache_open(fc, "d/f", 1000, &e), 0);
+    strcpy(outside, "/tmp/bs-file-cache-out.XXXXXX");
+    cr_assert_not_null(mkdtemp(outside));
+    char of[128];
+    snprintf(of, sizeof(of), "%s/f", outside);
+    FILE *f = fopen(of, "w");
+    cr_assert_not_null(f);
+    fputs("outside\n", f);
+    fclose(f);
+    char moved[300];
+    snprintf(moved, sizeof(moved), "%s/d.old", dir);
+    cr_assert_eq(rename(p, moved), 0);
+    cr_assert_eq(symlink(outside, p), 0);
+    cr_assert_eq(file_cache_open(fc, "d/f", 2500, &again), -EXDEV);
+    cr_assert_eq(memcmp(e->data, "inside\n", 7), 0, "the holder keeps what it had");
+    file_cache_release(fc, e);
+    unlink(of);
+    rmdir(outside);
+}
+
+Test(file_cache, unchanged_entries_kept_across_rechecks)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/repo", dir);
+    cr_assert_eq(mkdir(p, 0755), 0);
+    write_file("big.img", NULL, 2 * MIB);
+    struct file_entry *d1, *d2, *f1, *f2;
+    cr_assert_eq(file_cache_open(fc, "repo", 1000, &d1), 0);
+    cr_assert(d1->is_dir);
+    cr_assert_eq(file_cache_open(fc, "big.img", 1000, &f1), 0);
+    cr_assert_eq(file_cache_open(fc, "repo", 5000, &d2), 0);
+    cr_assert_eq(file_cache_open(fc, "big.img", 5000, &f2), 0);
+    cr_assert_eq(d2, d1, "a directory is the same entry after a re-check");
+    cr_assert_eq(f2, f1, "so is an unchanged file");
+    file_cache_release(fc, d1);
+    file_cache_release(fc, d2);
+    file_cache_release(fc, f1);
+    file_cache_release(fc, f2);
+}
