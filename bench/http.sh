@@ -3,18 +3,19 @@
 # Server on core BENCH_SERVER_CPU (0), client on BENCH_CLIENT_CPU (1); every
 # server configured as a good admin would (sendfile, workers per core, no access
 # log, open-file cache, and TCP_DEFER_ACCEPT as bootstorm's --http-defer-accept:
-# nginx's "deferred", lighttpd's server.defer-accept).  Rows: 3 KiB kickstart (100 and 500 keep-alive
-# connections; ks100wrk/ks500wrk: the same with wrk, whose one thread on the
-# client's core is the limit here at ~45-60k req/s for all three servers);
-# RPM mix (200 connections); 512 MiB install.img
-# by 32 and 200 clients at once (finish spread); 1 MiB random Range reads;
+# nginx's "deferred", lighttpd's server.defer-accept).  Rows: 3 KiB kickstart
+# (100 and 500 keep-alive connections; ks100wrk/ks500wrk: the same with wrk,
+# whose one thread on the client's core is the limit here at ~45-60k req/s for
+# all three servers); RPM mix (200 connections); 512 MiB install.img by 32 and
+# 200 clients at once (finish spread); 1 MiB random Range reads;
 # connection storm (new connection per request).  Prints a Markdown table with
 # each server's own CPU per request / per GB, and ratios against the better of
 # nginx and lighttpd.  BENCH_SECONDS per row (8), BENCH_SERVERS to pick.
 # BENCH_BOOTSTORM_ARGS adds options to bootstorm serve (for example
 # "--http-tcp-congestion system" to run it with the kernel's congestion control,
 # as nginx and lighttpd run; the kernel's and the qdisc are printed first).
-# BENCH_ROWS picks rows by key (ks100 ks500 rpm img32 img200 range storm; also ks100wrk ks500wrk).
+# BENCH_ROWS picks rows by key (ks100 ks500 rpm img32 img200 range storm; also
+# ks100wrk ks500wrk).  Each run's files are read just before it (warm_row).
 # Each server is started afresh for each row, and the servers take turns row by
 # row (the order reversed every other round), so a burst of load from other jobs
 # lands on one measurement rather than on all of one server's rows.
@@ -45,7 +46,6 @@ with open(os.path.join(root, "rpms.txt"), "w") as lst:
             f.truncate(kib * 1024)
         lst.write("/" + p + "\n")
 PY
-cat "$ROOT/images/install.img" $(sed "s|^|$ROOT|" "$ROOT/rpms.txt") >/dev/null  # warm the page cache
 PORT=18480
 
 start_server() {  # NAME -> sets SPID

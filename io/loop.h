@@ -2,8 +2,8 @@
  *
  * A completion-shaped API over two backends chosen at run time: io_uring
  * (liburing; accepts that carry the peer's address, multishot recv,
- * provided-buffer rings, batched submission, closes through the ring) and epoll (the same operations performed when the descriptor is
- * ready).  io/ knows sockets, files and time, nothing of any protocol.
+ * provided-buffer rings, batched submission, closes through the ring) and
+ * epoll (the same operations performed when the descriptor is ready).  io/ knows sockets, files and time, nothing of any protocol.
  *
  * Ownership rules, the same on both backends:
  *  - A struct io_op is embedded in the caller's object and must stay alive until

@@ -244,6 +244,7 @@ Test(options, dhcp_hold_times)
     cr_expect_eq(o.dhcp_offer_hold_ms, 1000);
     cr_expect_eq(o.dhcp_decline_hold_ms, 604800000u, "a week fits the field");
     EXPECT_ERR(OPTIONS_ERR_VALUE, "--dhcp-offer-hold 0: out of range (1-3600 s)", "--dhcp-offer-hold", "0");
+    EXPECT_ERR(OPTIONS_ERR_VALUE, "--http-defer-accept 601: out of range (0-600 s)", "--http-defer-accept", "601");
     EXPECT_ERR(OPTIONS_ERR_VALUE, "--dhcp-offer-hold 500ms: out of range (1-3600 s)", "--dhcp-offer-hold", "500ms");
     EXPECT_ERR(OPTIONS_ERR_VALUE, "--dhcp-offer-hold 2h: out of range (1-3600 s)", "--dhcp-offer-hold", "2h");
     EXPECT_ERR(OPTIONS_ERR_VALUE, "--dhcp-decline-hold 169h: out of range (1-604800 s)",
